@@ -1,0 +1,122 @@
+#include "spindle/coro/coroutine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "spindle/coro/current.h"
+#include "spindle/coro/overflow.h"
+
+namespace spindle {
+namespace detail {
+namespace {
+thread_local Coroutine* tls_current = nullptr;
+std::atomic<std::uint64_t> g_next_id{1};
+}  // namespace
+
+Coroutine* current_coroutine() { return tls_current; }
+void set_current_coroutine(Coroutine* co) { tls_current = co; }
+
+}  // namespace detail
+
+Coroutine* Coroutine::current() { return detail::current_coroutine(); }
+
+Coroutine::Coroutine(Options options, std::size_t fn_size, std::size_t fn_align)
+    : pool_(options.pool), id_(detail::g_next_id.fetch_add(1, std::memory_order_relaxed)) {
+  const std::size_t n = std::min(options.name.size(), sizeof(name_buf_) - 1);
+  std::copy_n(options.name.data(), n, name_buf_);
+  name_ = std::string_view(name_buf_, n);
+
+  stack_ = pool_ != nullptr ? pool_->acquire() : Stack::allocate(options.stack_size);
+  if (fn_size > stack_.size() / 4) {
+    throw std::invalid_argument("spindle::Coroutine: callable of " + std::to_string(fn_size) +
+                                " bytes leaves too little of a " +
+                                std::to_string(stack_.size()) + "-byte stack");
+  }
+  // The callable sits at the top of the stack; the context's frames start below it.
+  auto top = reinterpret_cast<std::uintptr_t>(stack_.top());
+  const std::uintptr_t align = std::max<std::size_t>(fn_align, 16);
+  top = (top - fn_size) & ~(align - 1);
+  fn_ = reinterpret_cast<void*>(top);
+
+  context_.stack_bottom = stack_.bottom();
+  context_.stack_size = stack_.size();
+  context_.tsan_fiber = stack_.tsan_fiber();
+  spindle_make_context(&context_, fn_, top - reinterpret_cast<std::uintptr_t>(stack_.bottom()),
+                       &Coroutine::entry, this);
+}
+
+Coroutine::~Coroutine() {
+  if (state_ == State::kRunning) misuse(this, "destroyed while running");
+  if (state_ == State::kSuspended) {
+    unwinding_ = true;
+    resume();  // suspend() throws ForcedUnwind; the body unwinds and finishes
+    if (state_ != State::kDone) misuse(this, "swallowed the forced unwind (catch (...) without rethrow?) and suspended again");
+  } else if (state_ == State::kCreated && destroy_ != nullptr) {
+    destroy_(fn_);  // never ran: the callable is destroyed here instead
+  }
+  if (pool_ != nullptr) pool_->release(std::move(stack_));
+}
+
+void Coroutine::resume() {
+  if (state_ == State::kDone) {
+    throw std::logic_error("spindle::Coroutine::resume: coroutine " + std::to_string(id_) +
+                           " has finished");
+  }
+  if (state_ == State::kRunning) {
+    throw std::logic_error("spindle::Coroutine::resume: coroutine " + std::to_string(id_) +
+                           " is already running");
+  }
+  detail::ensure_overflow_handler();
+  state_ = State::kRunning;
+  resumer_ = detail::current_coroutine();
+  detail::set_current_coroutine(this);
+  // The caller may be another thread than last time: let the sanitizers learn its
+  // stack and fiber afresh.
+  caller_.stack_bottom = nullptr;
+  caller_.tsan_fiber = nullptr;
+  detail::switch_context(&caller_, &context_);
+  // Back on the caller's stack: the coroutine suspended or finished.
+  detail::set_current_coroutine(resumer_);
+  if (exception_) std::rethrow_exception(std::exchange(exception_, nullptr));
+}
+
+void Coroutine::suspend() {
+  if (detail::current_coroutine() != this) misuse(this, "suspend() called from outside the coroutine");
+  state_ = State::kSuspended;
+  detail::switch_context(&context_, &caller_);
+  // resume() set state_ to kRunning before switching back in.
+  if (unwinding_) throw detail::ForcedUnwind{};
+}
+
+void Coroutine::entry(void* arg) {
+  auto* self = static_cast<Coroutine*>(arg);
+  detail::context_started(&self->context_);
+  if (!self->unwinding_) {
+    try {
+      self->invoke_(self->fn_);
+    } catch (const detail::ForcedUnwind&) {
+      // the owner is destroying us: finishing is all that is left to do
+    } catch (...) {
+      self->exception_ = std::current_exception();
+    }
+  }
+  self->destroy_(self->fn_);
+  self->state_ = State::kDone;
+  detail::switch_context_final(&self->context_, &self->caller_);
+}
+
+void Coroutine::misuse(const Coroutine* co, const char* what) {
+  if (co->name().empty()) {
+    std::fprintf(stderr, "spindle: coroutine #%llu %s\n", static_cast<unsigned long long>(co->id()), what);
+  } else {
+    std::fprintf(stderr, "spindle: coroutine '%.*s' (#%llu) %s\n", static_cast<int>(co->name().size()),
+                 co->name().data(), static_cast<unsigned long long>(co->id()), what);
+  }
+  std::abort();
+}
+
+}  // namespace spindle

@@ -1,0 +1,117 @@
+// Coroutine: a function running on its own stack that can suspend itself and be
+// resumed later, possibly from another thread. No scheduler involved: this is the
+// building block that fibers (fibers/) put on executors.
+//
+//   spindle::Coroutine co([&] {
+//     std::puts("one");
+//     spindle::Coroutine::current()->suspend();
+//     std::puts("two");
+//   });
+//   co.resume();   // prints "one"
+//   co.resume();   // prints "two"; co.done() is now true
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "spindle/coro/context.h"
+#include "spindle/coro/stack.h"
+#include "spindle/coro/stack_pool.h"
+
+namespace spindle {
+
+namespace detail {
+// Thrown out of suspend() into a coroutine whose owner destroys it unfinished, so
+// that its stack unwinds and its destructors run. Not a std::exception on purpose:
+// a `catch (...)` that swallows it is misuse, reported when detected.
+struct ForcedUnwind {};
+}  // namespace detail
+
+class Coroutine {
+ public:
+  struct Options {
+    // Usable stack bytes, used when `pool` is null.
+    std::size_t stack_size = kDefaultStackSize;
+    // Stacks come from (and return to) this pool when set. It must outlive the
+    // coroutine and belong to the thread that destroys it.
+    StackPool* pool = nullptr;
+    // Shown in diagnostics (stack overflow, misuse); truncated to 31 characters.
+    std::string_view name = {};
+  };
+
+  // Creates a suspended coroutine that will run `body()` on its own stack at the
+  // first resume(). The callable is stored at the top of that stack: creating a
+  // coroutine allocates no heap memory beyond the stack (none with a warm pool).
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Coroutine>>>
+  explicit Coroutine(F&& body, Options options = {});
+
+  Coroutine(const Coroutine&) = delete;
+  Coroutine& operator=(const Coroutine&) = delete;
+
+  // Destroying a started, unfinished coroutine resumes it once with
+  // detail::ForcedUnwind thrown from its suspend(), so every object on its stack is
+  // destroyed; then the stack is released. Must not run inside the coroutine itself.
+  ~Coroutine();
+
+  // Runs the coroutine on the calling thread (blocking it) until it suspends or
+  // finishes. An exception that escapes the body is rethrown here. Throws
+  // std::logic_error if the coroutine is finished or already running.
+  void resume();
+
+  // Called from inside this coroutine: returns control to whoever resumed it.
+  // Returns when it is resumed again. Aborts with a message if called from outside.
+  void suspend();
+
+  bool done() const { return state_ == State::kDone; }
+  bool started() const { return state_ != State::kCreated; }
+
+  // The coroutine running on this thread, or null on a thread's own stack. Not
+  // inlined: the answer changes across a suspend() that resumes on another thread.
+  static Coroutine* current();
+
+  std::uint64_t id() const { return id_; }
+  std::string_view name() const { return name_; }
+  const Stack& stack() const { return stack_; }
+
+ private:
+  enum class State : std::uint8_t { kCreated, kRunning, kSuspended, kDone };
+
+  Coroutine(Options options, std::size_t fn_size, std::size_t fn_align);
+  void* fn_storage() const { return fn_; }
+  static void entry(void* self);
+  [[noreturn]] static void misuse(const Coroutine* co, const char* what);
+
+  detail::Context context_;  // this coroutine's saved state while suspended
+  detail::Context caller_;   // whoever called resume(), while this one runs
+  Stack stack_;
+  StackPool* pool_ = nullptr;
+  void* fn_ = nullptr;                  // the callable, at the top of stack_
+  void (*invoke_)(void*) = nullptr;     // calls it
+  void (*destroy_)(void*) = nullptr;    // destroys it (once, after it ran or if never run)
+  Coroutine* resumer_ = nullptr;        // current() of the caller, restored on return
+  std::exception_ptr exception_;        // escaped the body; rethrown by resume()
+  State state_ = State::kCreated;
+  bool unwinding_ = false;              // set by ~Coroutine: suspend() throws ForcedUnwind
+  std::uint64_t id_ = 0;
+  std::string_view name_;
+  char name_buf_[32] = {};
+};
+
+template <class F, class>
+Coroutine::Coroutine(F&& body, Options options)
+    : Coroutine(options, sizeof(std::decay_t<F>), alignof(std::decay_t<F>)) {
+  using Fn = std::decay_t<F>;
+  // The private constructor reserved room for Fn at the top of the stack; if Fn's
+  // constructor throws, the delegated-to constructor already completed, so
+  // ~Coroutine runs and releases the stack without calling destroy_.
+  ::new (fn_) Fn(std::forward<F>(body));
+  invoke_ = [](void* p) { (*static_cast<Fn*>(p))(); };
+  destroy_ = [](void* p) { static_cast<Fn*>(p)->~Fn(); };
+}
+
+}  // namespace spindle

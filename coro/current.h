@@ -1,0 +1,19 @@
+// Thread-locals that the runtime reads after a possible switch.
+//
+// A compiler may compute a thread-local's address once and keep it in a register
+// across a call; if that call switches fibers and the fiber resumes on another
+// thread, the cached address still points at the first thread's variable (see
+// FiberTaskingLib #57, llvm-project #98479). Every such thread-local is therefore
+// reached only through these out-of-line accessors, which no caller can see into.
+#pragma once
+
+namespace spindle {
+class Coroutine;
+}
+
+namespace spindle::detail {
+
+[[gnu::noinline]] Coroutine* current_coroutine();
+[[gnu::noinline]] void set_current_coroutine(Coroutine* co);
+
+}  // namespace spindle::detail
