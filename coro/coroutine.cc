@@ -31,6 +31,12 @@ Coroutine::Coroutine(Options options, std::size_t fn_size, std::size_t fn_align)
   name_ = std::string_view(name_buf_, n);
 
   stack_ = pool_ != nullptr ? pool_->acquire() : Stack::allocate(options.stack_size);
+#if SPINDLE_ASAN
+  // A finished coroutine's last frames never return, so their redzones stay
+  // poisoned in the shadow; so do those of an unmapped stack whose addresses mmap
+  // hands out again. Start every coroutine on a clean stack.
+  ASAN_UNPOISON_MEMORY_REGION(stack_.bottom(), stack_.size());
+#endif
   if (fn_size > stack_.size() / 4) {
     throw std::invalid_argument("spindle::Coroutine: callable of " + std::to_string(fn_size) +
                                 " bytes leaves too little of a " +
