@@ -13,9 +13,18 @@
 namespace spindle {
 namespace detail {
 namespace {
-thread_local Coroutine* tls_current = nullptr;
 std::atomic<std::uint64_t> g_next_id{1};
 }  // namespace
+
+thread_local Coroutine* tls_current = nullptr;
+// Whether this thread has its overflow handler and alternate signal stack. Both
+// are constant-initialised, so reading them needs no TLS wrapper call.
+thread_local bool tls_thread_ready = false;
+
+void prepare_thread() {
+  ensure_overflow_handler();
+  tls_thread_ready = true;
+}
 
 Coroutine* current_coroutine() { return tls_current; }
 void set_current_coroutine(Coroutine* co) { tls_current = co; }
@@ -67,36 +76,12 @@ Coroutine::~Coroutine() {
   if (pool_ != nullptr) pool_->release(std::move(stack_));
 }
 
-void Coroutine::resume() {
-  if (state_ == State::kDone) {
-    throw std::logic_error("spindle::Coroutine::resume: coroutine " + std::to_string(id_) +
-                           " has finished");
-  }
-  if (state_ == State::kRunning) {
-    throw std::logic_error("spindle::Coroutine::resume: coroutine " + std::to_string(id_) +
-                           " is already running");
-  }
-  detail::ensure_overflow_handler();
-  state_ = State::kRunning;
-  resumer_ = detail::current_coroutine();
-  detail::set_current_coroutine(this);
-  // The caller may be another thread than last time: let the sanitizers learn its
-  // stack and fiber afresh.
-  caller_.stack_bottom = nullptr;
-  caller_.tsan_fiber = nullptr;
-  detail::switch_context(&caller_, &context_);
-  // Back on the caller's stack: the coroutine suspended or finished.
-  detail::set_current_coroutine(resumer_);
-  if (exception_) std::rethrow_exception(std::exchange(exception_, nullptr));
+void Coroutine::resume_refused() const {
+  throw std::logic_error("spindle::Coroutine::resume: coroutine " + std::to_string(id_) +
+                         (state_ == State::kDone ? " has finished" : " is already running"));
 }
 
-void Coroutine::suspend() {
-  if (detail::current_coroutine() != this) misuse(this, "suspend() called from outside the coroutine");
-  state_ = State::kSuspended;
-  detail::switch_context(&context_, &caller_);
-  // resume() set state_ to kRunning before switching back in.
-  if (unwinding_) throw detail::ForcedUnwind{};
-}
+void Coroutine::rethrow() { std::rethrow_exception(std::exchange(exception_, nullptr)); }
 
 void Coroutine::entry(void* arg) {
   auto* self = static_cast<Coroutine*>(arg);

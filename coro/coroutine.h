@@ -20,12 +20,22 @@
 #include <utility>
 
 #include "spindle/coro/context.h"
+#include "spindle/coro/current.h"
 #include "spindle/coro/stack.h"
 #include "spindle/coro/stack_pool.h"
 
 namespace spindle {
 
+class Coroutine;
+
 namespace detail {
+// Defined in coroutine.cc. Read and written directly only on the calling thread
+// before a switch; after a switch only through detail::current_coroutine() and
+// friends (coro/current.h).
+extern thread_local Coroutine* tls_current;
+extern thread_local bool tls_thread_ready;
+void prepare_thread();
+
 // Thrown out of suspend() into a coroutine whose owner destroys it unfinished, so
 // that its stack unwinds and its destructors run. Not a std::exception on purpose:
 // a `catch (...)` that swallows it is misuse, reported when detected.
@@ -82,8 +92,9 @@ class Coroutine {
   enum class State : std::uint8_t { kCreated, kRunning, kSuspended, kDone };
 
   Coroutine(Options options, std::size_t fn_size, std::size_t fn_align);
-  void* fn_storage() const { return fn_; }
   static void entry(void* self);
+  [[noreturn]] void resume_refused() const;
+  [[noreturn]] void rethrow();
   [[noreturn]] static void misuse(const Coroutine* co, const char* what);
 
   detail::Context context_;  // this coroutine's saved state while suspended
@@ -101,6 +112,36 @@ class Coroutine {
   std::string_view name_;
   char name_buf_[32] = {};
 };
+
+// resume() and suspend() are inline so that the switch is called from the user's
+// own code: an out-of-line wrapper would `ret` into a frame the return-stack
+// predictor does not expect, a mispredicted return on every switch.
+inline void Coroutine::resume() {
+  if (state_ == State::kDone || state_ == State::kRunning) [[unlikely]] resume_refused();
+  if (!detail::tls_thread_ready) [[unlikely]] detail::prepare_thread();
+  state_ = State::kRunning;
+  resumer_ = std::exchange(detail::tls_current, this);  // still on the calling thread
+#if SPINDLE_ASAN || SPINDLE_TSAN
+  // The caller may be another thread than last time: let the sanitizers learn its
+  // stack and fiber afresh.
+  caller_.stack_bottom = nullptr;
+  caller_.tsan_fiber = nullptr;
+#endif
+  detail::switch_context(&caller_, &context_);
+  // Back on the caller's stack: the coroutine suspended or finished.
+  detail::set_current_coroutine(resumer_);
+  if (exception_) [[unlikely]] rethrow();
+}
+
+inline void Coroutine::suspend() {
+  if (detail::current_coroutine() != this) [[unlikely]] {
+    misuse(this, "suspend() called from outside the coroutine");
+  }
+  state_ = State::kSuspended;
+  detail::switch_context(&context_, &caller_);
+  // resume() set state_ to kRunning before switching back in.
+  if (unwinding_) [[unlikely]] throw detail::ForcedUnwind{};
+}
 
 template <class F, class>
 Coroutine::Coroutine(F&& body, Options options)
