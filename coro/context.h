@@ -42,21 +42,34 @@ struct Context {
   // Boost backend only: the function and argument of a context not yet started.
   ContextEntry entry = nullptr;
   void* entry_arg = nullptr;
+
+  // Win64 asm backend only, read by spindle_make_context: the lowest address of the
+  // stack's reservation (guard page and the reserve below it included), which the
+  // TIB's DeallocationStack names while this context runs. Null: the usable bottom.
+  void* stack_reservation = nullptr;
 };
+
+// The assembly reads these by offset.
+static_assert(offsetof(Context, sp) == 0);
+#if defined(_WIN64)
+static_assert(offsetof(Context, stack_reservation) == 0x40);  // x86_64_win64.S
+#endif
 
 }  // namespace spindle::detail
 
 extern "C" {
 // Prepares `ctx` so that the first switch into it runs entry(arg) on the stack whose
-// highest address is `stack_top` (`stack_size` usable bytes below it). The current
-// MXCSR and x87 control word become the new context's initial FP control state.
+// highest address is `stack_top` (`stack_size` usable bytes below it). On x86-64
+// the current MXCSR and x87 control word become the new context's initial FP
+// control state.
 void spindle_make_context(spindle::detail::Context* ctx, void* stack_top, std::size_t stack_size,
                           spindle::detail::ContextEntry entry, void* arg);
 
 // Saves the callee-saved state of the running code into `from` and continues `to`
 // where it was suspended (or at its entry). Returns when someone switches back to
-// `from`. Saved: the ABI's callee-saved registers, MXCSR control bits, x87 control
-// word (see the frame diagram in coro/arch/<abi>.S).
+// `from`. Saved: the ABI's callee-saved registers; on x86-64 also the MXCSR control
+// bits and x87 control word, on Win64 also the TIB's stack fields (see the frame
+// diagram in coro/arch/<abi>.S).
 void spindle_switch_context(spindle::detail::Context* from, spindle::detail::Context* to);
 }
 

@@ -1,0 +1,59 @@
+// Executor: anything that runs Tasks. Fibers (fibers/) run on any Executor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace spindle {
+
+// An intrusive unit of work. Submitting a Task allocates nothing: the queue links
+// it through `next`. Whoever holds a Task in a queue owns `next`; `run` is called
+// exactly once per submit, on some thread of the executor.
+struct Task {
+  Task* next = nullptr;
+  void (*run)(Task* self) = nullptr;
+  // Called (instead of `run`) when a timer set with Executor::add_timer expires;
+  // `tag` lets the task ignore timers it no longer cares about.
+  void (*timer_expired)(Task* self, std::uint64_t tag) = nullptr;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// Where a submitted task goes relative to other queued work.
+enum class Placement : std::uint8_t {
+  kNext,  // run soon: a worker's `runnext` slot (a just-woken or just-spawned task)
+  kBack,  // behind the work already queued (a yield)
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Queues `task` to run once. Callable from any thread, also from the executor's
+  // own tasks. Never blocks on other tasks.
+  virtual void submit(Task* task, Placement placement = Placement::kBack) = 0;
+
+  // Calls task->timer_expired(task, tag) on an executor thread at or after
+  // `deadline`. Timers are not cancelled: a task ignores stale tags.
+  virtual void add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) = 0;
+
+  // Outstanding-work accounting, for shutdown: the fibers layer calls
+  // on_work_started() when a fiber is spawned and on_work_finished() when it ends;
+  // an executor's destructor waits until the count drops to zero. on_work_started
+  // throws std::logic_error when the executor no longer accepts new work.
+  virtual void on_work_started() {}
+  virtual void on_work_finished() noexcept {}
+
+  // Name for diagnostics.
+  virtual const char* name() const { return "executor"; }
+
+  // The executor whose task is running on this thread, or null. Non-inlined: it is
+  // read after switches that may move a fiber to another thread.
+  [[gnu::noinline]] static Executor* current();
+
+ protected:
+  // Executors set this on their threads while running tasks.
+  static void set_current(Executor* executor);
+};
+
+}  // namespace spindle

@@ -1,0 +1,35 @@
+// Parker: lets one thread sleep until another unparks it, with an optional
+// deadline. A permit model (like Go's notes and Java's LockSupport): unpark before
+// park makes the next park return at once, so no wakeup is lost.
+//
+// Memory order: unpark's release exchange pairs with park's acquire exchange, so
+// whatever the unparker wrote before unpark() is visible after park() returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "spindle/sched/executor.h"
+
+namespace spindle::detail {
+
+class Parker {
+ public:
+  // Returns when unparked (consuming the permit) or at `deadline`, whichever comes
+  // first. May return early (spurious wakeups are allowed; callers re-check).
+  void park(std::optional<Clock::time_point> deadline = std::nullopt);
+  // Gives the permit; wakes the parked thread if it sleeps.
+  void unpark();
+
+ private:
+  // 0: no permit, 1: permit. The futex word.
+  std::atomic<std::uint32_t> permit_{0};
+};
+
+// Thin futex wrappers (Linux); also used by plain-thread waits in fibers/.
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+                std::optional<Clock::time_point> deadline);
+void futex_wake(std::atomic<std::uint32_t>* word, int count);
+
+}  // namespace spindle::detail

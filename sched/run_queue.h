@@ -1,0 +1,109 @@
+// RunQueue: a worker's bounded local queue, after Go's runq (runtime/proc.go).
+//
+// A ring of kCapacity task pointers between `head_` (next to take) and `tail_`
+// (next free slot); both count up forever and wrap through `% kCapacity`.
+//
+//   * Only the owner pushes: it writes the slot, then publishes it with a release
+//     store of tail_ (no read-modify-write).
+//   * The owner pops from the head with one CAS on head_ (uncontended unless a thief
+//     is at work). A CAS-free pop, as in a Chase-Lev deque, would race with
+//     thieves that take half the queue at once: a thief's snapshot of tail_ may be
+//     several owner pops old, so both would take the same tasks.
+//   * A thief takes half with one CAS on head_: it copies the slots it wants into
+//     its own ring first, then claims them; if the CAS fails it retries.
+//
+// Memory order: the owner's release store of tail_ pairs with the acquire loads of
+// tail_ in pop/steal, so a consumer that sees index i < tail_ sees slot i's task.
+// Consumers' acq_rel CAS of head_ pairs with the owner's acquire load of head_ in
+// push, so a slot is overwritten only after its previous task was claimed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "spindle/sched/executor.h"
+#include "spindle/sched/task_list.h"
+
+namespace spindle::detail {
+
+class RunQueue {
+ public:
+  static constexpr std::uint32_t kCapacity = 256;
+
+  // Owner only. Returns false, changing nothing, when the ring is full.
+  bool push(Task* task) {
+    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    const std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    if (t - h >= kCapacity) return false;
+    slots_[t % kCapacity].store(task, std::memory_order_relaxed);
+    tail_.store(t + 1, std::memory_order_release);
+    return true;
+  }
+
+  // Owner only, when push failed: moves the older half of the ring plus `task`
+  // into `out` (for the global queue). Returns false if thieves emptied enough of
+  // the ring meanwhile that push will now succeed.
+  bool take_half_for_overflow(Task* task, TaskList& out) {
+    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    const std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    const std::uint32_t n = (t - h) / 2;
+    if (n != kCapacity / 2) return false;
+    Task* batch[kCapacity / 2];
+    for (std::uint32_t i = 0; i < n; ++i) batch[i] = slots_[(h + i) % kCapacity].load(std::memory_order_relaxed);
+    std::uint32_t expected = h;
+    if (!head_.compare_exchange_strong(expected, h + n, std::memory_order_acq_rel)) return false;
+    for (std::uint32_t i = 0; i < n; ++i) out.push_back(batch[i]);
+    out.push_back(task);
+    return true;
+  }
+
+  // Owner (or anyone, for a final drain). Null when empty.
+  Task* pop() {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint32_t t = tail_.load(std::memory_order_acquire);
+      if (h == t) return nullptr;
+      Task* task = slots_[h % kCapacity].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel)) return task;
+    }
+  }
+
+  // Thief: moves half of this queue (rounded up) into `dst`, which must be the
+  // calling worker's own, empty queue. Returns one of the stolen tasks to run now
+  // (the rest are in dst), or null if there was nothing to steal.
+  Task* steal_into(RunQueue& dst) {
+    const std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      const std::uint32_t t = tail_.load(std::memory_order_acquire);
+      std::uint32_t n = t - h;
+      n -= n / 2;
+      if (n == 0) return nullptr;
+      if (n > kCapacity / 2) continue;  // inconsistent snapshot: head moved past our t
+      for (std::uint32_t i = 0; i < n; ++i) {
+        Task* task = slots_[(h + i) % kCapacity].load(std::memory_order_relaxed);
+        dst.slots_[(dst_tail + i) % kCapacity].store(task, std::memory_order_relaxed);
+      }
+      if (head_.compare_exchange_weak(h, h + n, std::memory_order_acq_rel)) {
+        Task* run_now = dst.slots_[(dst_tail + n - 1) % kCapacity].load(std::memory_order_relaxed);
+        if (n > 1) dst.tail_.store(dst_tail + n - 1, std::memory_order_release);
+        return run_now;
+      }
+    }
+  }
+
+  // Approximate; exact when called by the owner with no thief active.
+  std::uint32_t size() const {
+    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    const std::uint32_t t = tail_.load(std::memory_order_acquire);
+    return t - h;
+  }
+  bool empty() const { return size() == 0; }
+
+ private:
+  alignas(64) std::atomic<std::uint32_t> head_{0};
+  alignas(64) std::atomic<std::uint32_t> tail_{0};
+  std::atomic<Task*> slots_[kCapacity] = {};
+};
+
+}  // namespace spindle::detail

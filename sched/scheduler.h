@@ -1,0 +1,125 @@
+// Scheduler: the default ("fast") executor. N worker threads pinned to cores, each
+// with a `runnext` slot and a bounded lock-free run queue; a global queue for
+// submissions from outside and for overflow; work stealing nearest-first; idle
+// workers park on a futex and burn no CPU. Modelled on Go's runtime/proc.go.
+//
+//   spindle::Scheduler sched({.workers = 4, .name = "render"});
+//   auto h = sched.spawn([] { return 42; });   // fibers/spawn.h
+//   int v = h.join();
+//
+// Several Schedulers may live in one process; none is a singleton.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "spindle/sched/executor.h"
+#include "spindle/sched/task_list.h"
+#include "spindle/sched/topology.h"
+
+namespace spindle {
+
+enum class Pinning : std::uint8_t {
+  kCores,         // one worker per physical core, pinned to that core's PUs
+  kHyperthreads,  // one worker per PU (hardware thread), pinned to it
+  kNone,          // one worker per online CPU, not pinned
+};
+
+struct SchedulerOptions {
+  // Number of workers; 0 picks one per core (kCores), per PU (kHyperthreads) or per
+  // online CPU (kNone). More workers than cores wrap around the cores.
+  std::size_t workers = 0;
+  Pinning pinning = Pinning::kCores;
+  // Usable stack bytes of the fibers spawned here; 0 is coro's kDefaultStackSize.
+  std::size_t stack_size = 0;
+  // Names the worker threads ("<name>/<i>") and appears in diagnostics.
+  std::string name = "spindle";
+  // The machine to place workers on; defaults to Topology::detect(). Tests pass a
+  // synthetic one (with Pinning::kNone, since its PUs are not real).
+  std::optional<Topology> topology;
+};
+
+// Counters, approximate while workers run.
+struct SchedulerStats {
+  std::uint64_t tasks_run = 0;
+  std::uint64_t steals = 0;        // successful steal operations (each takes half a queue)
+  std::uint64_t parks = 0;         // times a worker went to sleep
+  std::uint64_t global_polls = 0;  // tasks taken from the global queue
+};
+
+class Scheduler final : public Executor {
+ public:
+  explicit Scheduler(SchedulerOptions options = {});
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Shutdown: new spawns from outside the scheduler fail (std::logic_error) from
+  // this point; the destructor blocks the calling thread until every fiber spawned
+  // here has finished (fibers may still spawn children while it drains), printing
+  // a warning every 5 s while some remain; then it stops and joins the workers.
+  // Fibers parked forever therefore keep it waiting: join or stop them first.
+  ~Scheduler() override;
+
+  void submit(Task* task, Placement placement = Placement::kBack) override;
+  void add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) override;
+  void on_work_started() override;
+  void on_work_finished() noexcept override;
+  const char* name() const override { return options_.name.c_str(); }
+
+  std::size_t worker_count() const { return workers_.size(); }
+  const SchedulerOptions& options() const { return options_; }
+  const Topology& topology() const { return topology_; }
+  SchedulerStats stats() const;
+
+  // Index of the worker running the calling code, if it is one of this scheduler's
+  // workers; -1 otherwise.
+  int current_worker_index() const;
+
+  // The CPUs worker `i` is allowed to run on, read back from the OS.
+  std::vector<int> worker_affinity(std::size_t i) const;
+
+  // Victims of worker `i` in the order it tries them: groups of equal distance,
+  // nearest first (the order within a group is randomised at every steal).
+  const std::vector<std::vector<int>>& victim_groups(std::size_t i) const;
+
+ private:
+  struct Worker;
+
+  void worker_main(Worker& w);
+  Task* find_work(Worker& w);
+  Task* take_global(Worker& w, bool batch);
+  Task* steal(Worker& w);
+  bool fire_timers(Worker& w);
+  void push_local(Worker& w, Task* task, Placement placement);
+  void wake_idle_worker();
+  void stop_spinning(Worker& w);
+  Worker* current_worker() const;
+  bool any_local_work() const;
+
+  SchedulerOptions options_;
+  Topology topology_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+  // lock_ guards global_, idle_ and the shutdown handshake. The atomic mirrors let
+  // hot paths skip the lock when there is nothing to do.
+  mutable std::mutex lock_;
+  detail::TaskList global_;
+  std::atomic<std::size_t> global_size_{0};
+  std::vector<int> idle_;            // parked workers, by index
+  std::atomic<int> idle_count_{0};
+  std::atomic<int> spinning_{0};     // workers looking for work without parking
+  std::atomic<std::int64_t> outstanding_{0};  // fibers spawned and not finished
+  std::atomic<bool> stopping_{false};  // destructor started: no new outside work
+  std::atomic<bool> shutdown_{false};  // drained: workers exit
+  std::condition_variable drained_;
+};
+
+}  // namespace spindle

@@ -1,0 +1,88 @@
+#include "spindle/sched/topology.h"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "spindle/sched/scheduler.h"
+
+namespace spindle {
+namespace {
+
+TEST(TopologyTest, DetectFindsTheOnlineCpus) {
+  Topology t = Topology::detect();
+  ASSERT_FALSE(t.cores().empty());
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  EXPECT_LE(t.pu_count(), CPU_SETSIZE);
+  EXPECT_GE(t.pu_count(), 1);
+}
+
+TEST(TopologyTest, SyntheticTwoPackages) {
+  Topology t = Topology::synthetic("package:2 l3:1 core:4 pu:2");
+  ASSERT_EQ(t.cores().size(), 8u);
+  EXPECT_EQ(t.pu_count(), 16);
+  EXPECT_EQ(t.cores()[0].package, 0);
+  EXPECT_EQ(t.cores()[7].package, 1);
+  EXPECT_EQ(t.distance(0, 0), 0);
+  EXPECT_EQ(t.distance(0, 3), 1);  // same L3
+  EXPECT_EQ(t.distance(0, 4), 3);  // other package
+}
+
+TEST(TopologyTest, BadSyntheticDescriptionIsRejected) {
+  EXPECT_THROW(Topology::synthetic("this is not hwloc"), std::invalid_argument);
+}
+
+TEST(TopologyTest, StealingVisitsTheSamePackageFirst) {
+  Scheduler sched({.workers = 8,
+                   .pinning = Pinning::kNone,
+                   .name = "synthetic",
+                   .topology = Topology::synthetic("package:2 l3:1 core:4 pu:1")});
+  for (std::size_t w = 0; w < 8; ++w) {
+    const auto& groups = sched.victim_groups(w);
+    ASSERT_EQ(groups.size(), 2u) << "worker " << w;
+    const int package = static_cast<int>(w) / 4;
+    for (int v : groups[0]) EXPECT_EQ(v / 4, package) << "near group of worker " << w;
+    for (int v : groups[1]) EXPECT_NE(v / 4, package) << "far group of worker " << w;
+    EXPECT_EQ(groups[0].size(), 3u);
+    EXPECT_EQ(groups[1].size(), 4u);
+  }
+}
+
+TEST(TopologyTest, WorkersArePinnedAsThePolicySays) {
+  Topology t = Topology::detect();
+  {
+    Scheduler sched({.pinning = Pinning::kCores, .name = "pin-cores"});
+    ASSERT_EQ(sched.worker_count(), t.cores().size());
+    for (std::size_t i = 0; i < sched.worker_count(); ++i) {
+      std::vector<int> expected = t.cores()[i].pus;
+      std::sort(expected.begin(), expected.end());
+      EXPECT_EQ(sched.worker_affinity(i), expected) << "worker " << i;
+    }
+  }
+  {
+    Scheduler sched({.pinning = Pinning::kHyperthreads, .name = "pin-pus"});
+    ASSERT_EQ(sched.worker_count(), static_cast<std::size_t>(t.pu_count()));
+    std::set<int> seen;
+    for (std::size_t i = 0; i < sched.worker_count(); ++i) {
+      auto cpus = sched.worker_affinity(i);
+      ASSERT_EQ(cpus.size(), 1u) << "worker " << i;
+      seen.insert(cpus[0]);
+    }
+    EXPECT_EQ(seen.size(), sched.worker_count()) << "each worker on its own PU";
+  }
+  {
+    cpu_set_t set;
+    ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+    Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "unpinned"});
+    for (std::size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(static_cast<int>(sched.worker_affinity(i).size()), CPU_COUNT(&set));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spindle
