@@ -9,6 +9,7 @@
 
 #include "spindle/coro/current.h"
 #include "spindle/coro/overflow.h"
+#include "spindle/coro/stack_platform.h"
 
 namespace spindle {
 namespace detail {
@@ -33,13 +34,28 @@ void set_current_coroutine(Coroutine* co) { tls_current = co; }
 
 Coroutine* Coroutine::current() { return detail::current_coroutine(); }
 
-Coroutine::Coroutine(Options options, std::size_t fn_size, std::size_t fn_align)
-    : pool_(options.pool), id_(detail::g_next_id.fetch_add(1, std::memory_order_relaxed)) {
-  const std::size_t n = std::min(options.name.size(), sizeof(name_buf_) - 1);
-  std::copy_n(options.name.data(), n, name_buf_);
-  name_ = std::string_view(name_buf_, n);
-
+Coroutine::Coroutine(Options options, std::size_t fn_size, std::size_t fn_align) : pool_(options.pool) {
   stack_ = pool_ != nullptr ? pool_->acquire() : Stack::allocate(options.stack_size);
+  prepare(fn_size, fn_align, options.name);
+}
+
+void Coroutine::check_rearmable() {
+  if (state_ == State::kRunning || state_ == State::kSuspended) {
+    throw std::logic_error("spindle::Coroutine::rearm: coroutine " + std::to_string(id_) +
+                           " has not finished");
+  }
+  if (state_ == State::kCreated && destroy_ != nullptr) destroy_(fn_);  // never ran
+  destroy_ = nullptr;
+  invoke_ = nullptr;
+}
+
+void Coroutine::prepare(std::size_t fn_size, std::size_t fn_align, std::string_view name) {
+  id_ = detail::g_next_id.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t n = std::min(name.size(), sizeof(name_buf_) - 1);
+  std::copy_n(name.data(), n, name_buf_);
+  name_ = std::string_view(name_buf_, n);
+  state_ = State::kCreated;
+  unwinding_ = false;
 #if SPINDLE_ASAN
   // A finished coroutine's last frames never return, so their redzones stay
   // poisoned in the shadow; so do those of an unmapped stack whose addresses mmap
@@ -57,6 +73,7 @@ Coroutine::Coroutine(Options options, std::size_t fn_size, std::size_t fn_align)
   top = (top - fn_size) & ~(align - 1);
   fn_ = reinterpret_cast<void*>(top);
 
+  context_ = detail::Context{};
   context_.stack_bottom = stack_.bottom();
   context_.stack_size = stack_.size();
   context_.tsan_fiber = stack_.tsan_fiber();

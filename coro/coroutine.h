@@ -77,6 +77,12 @@ class Coroutine {
   // Returns when it is resumed again. Aborts with a message if called from outside.
   void suspend();
 
+  // Gives a finished (or never started) coroutine a new body, reusing its stack:
+  // what the fibers layer does to recycle fibers. The old callable, if it never
+  // ran, is destroyed first. Throws std::logic_error on a running or suspended one.
+  template <class F>
+  void rearm(F&& body, std::string_view name = {});
+
   bool done() const { return state_ == State::kDone; }
   bool started() const { return state_ != State::kCreated; }
 
@@ -92,6 +98,10 @@ class Coroutine {
   enum class State : std::uint8_t { kCreated, kRunning, kSuspended, kDone };
 
   Coroutine(Options options, std::size_t fn_size, std::size_t fn_align);
+  // Places a callable of this size at the top of the stack and makes a fresh
+  // context below it; also (re)assigns id and name.
+  void prepare(std::size_t fn_size, std::size_t fn_align, std::string_view name);
+  void check_rearmable();
   static void entry(void* self);
   [[noreturn]] void resume_refused() const;
   [[noreturn]] void rethrow();
@@ -141,6 +151,16 @@ inline void Coroutine::suspend() {
   detail::switch_context(&context_, &caller_);
   // resume() set state_ to kRunning before switching back in.
   if (unwinding_) [[unlikely]] throw detail::ForcedUnwind{};
+}
+
+template <class F>
+void Coroutine::rearm(F&& body, std::string_view name) {
+  using Fn = std::decay_t<F>;
+  check_rearmable();
+  prepare(sizeof(Fn), alignof(Fn), name);
+  ::new (fn_) Fn(std::forward<F>(body));
+  invoke_ = [](void* p) { (*static_cast<Fn*>(p))(); };
+  destroy_ = [](void* p) { static_cast<Fn*>(p)->~Fn(); };
 }
 
 template <class F, class>

@@ -233,3 +233,32 @@ TEST(CoroutineTest, LargeCallableIsRejectedClearly) {
 
 }  // namespace
 }  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(CoroutineTest, RearmReusesTheStackForANewBody) {
+  int runs = 0;
+  Coroutine co([&] { ++runs; });
+  co.resume();
+  ASSERT_TRUE(co.done());
+  const void* top = co.stack().top();
+  const auto first_id = co.id();
+  co.rearm([&] {
+    ++runs;
+    Coroutine::current()->suspend();
+    ++runs;
+  }, "second life");
+  EXPECT_FALSE(co.done());
+  EXPECT_EQ(co.stack().top(), top);
+  EXPECT_NE(co.id(), first_id);
+  EXPECT_EQ(co.name(), "second life");
+  co.resume();
+  EXPECT_THROW(co.rearm([] {}), std::logic_error);  // suspended, not finished
+  co.resume();
+  EXPECT_EQ(runs, 3);
+  EXPECT_TRUE(co.done());
+}
+
+}  // namespace
+}  // namespace spindle

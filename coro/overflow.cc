@@ -1,23 +1,13 @@
-#include "spindle/coro/overflow.h"
+#include "spindle/coro/overflow_message.h"
 
-#include <signal.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <mutex>
+#include <string_view>
 
 #include "spindle/coro/coroutine.h"
-#include "spindle/coro/current.h"
 
 namespace spindle::detail {
 namespace {
 
-struct sigaction g_previous;  // written once under g_install, read by the handler
-
-// Appends `s` to buf[*len..cap); async-signal-safe.
+// Appends `s` to buf[*len..cap), keeping room for nothing else; async-signal-safe.
 void append(char* buf, std::size_t cap, std::size_t* len, std::string_view s) {
   for (char c : s) {
     if (*len + 1 >= cap) return;
@@ -35,78 +25,21 @@ void append_number(char* buf, std::size_t cap, std::size_t* len, unsigned long l
   while (n > 0) append(buf, cap, len, std::string_view(&digits[--n], 1));
 }
 
-void on_segv(int sig, siginfo_t* info, void* ucontext) {
-  const Coroutine* co = current_coroutine();
-  if (co != nullptr && co->stack().overflow_hit(info->si_addr)) {
-    char msg[160];
-    std::size_t len = 0;
-    append(msg, sizeof msg, &len, "stack overflow in fiber ");
-    if (!co->name().empty()) {
-      append(msg, sizeof msg, &len, co->name());
-    } else {
-      append(msg, sizeof msg, &len, "#");
-      append_number(msg, sizeof msg, &len, co->id());
-    }
-    append(msg, sizeof msg, &len, " (stack size ");
-    append_number(msg, sizeof msg, &len, co->stack().size());
-    append(msg, sizeof msg, &len, " bytes); raise Coroutine::Options::stack_size\n");
-    ssize_t ignored = write(STDERR_FILENO, msg, len);
-    (void)ignored;
-    abort();
-  }
-  // Not ours: hand it to whoever was installed before us.
-  if ((g_previous.sa_flags & SA_SIGINFO) && g_previous.sa_sigaction != nullptr) {
-    g_previous.sa_sigaction(sig, info, ucontext);
-    return;
-  }
-  if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN &&
-      g_previous.sa_handler != nullptr) {
-    g_previous.sa_handler(sig);
-    return;
-  }
-  // Default action: restore it and return; the faulting instruction faults again.
-  signal(sig, SIG_DFL);
-}
-
-// One alternate signal stack per thread, released when the thread exits.
-struct AltStack {
-  void* memory = nullptr;
-  std::size_t size = 0;
-
-  AltStack() {
-    size = static_cast<std::size_t>(SIGSTKSZ) < 64 * 1024 ? 64 * 1024 : SIGSTKSZ;
-    memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) {
-      memory = nullptr;
-      return;
-    }
-    stack_t ss{};
-    ss.ss_sp = memory;
-    ss.ss_size = size;
-    sigaltstack(&ss, nullptr);
-  }
-  ~AltStack() {
-    if (memory == nullptr) return;
-    stack_t ss{};
-    ss.ss_flags = SS_DISABLE;
-    sigaltstack(&ss, nullptr);
-    munmap(memory, size);
-  }
-};
-
 }  // namespace
 
-void ensure_overflow_handler() {
-  static std::once_flag installed;
-  std::call_once(installed, [] {
-    struct sigaction sa {};
-    sa.sa_sigaction = &on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_previous);
-  });
-  thread_local AltStack alt_stack;
-  (void)alt_stack;
+std::size_t format_stack_overflow(const Coroutine& co, char* buf, std::size_t cap) {
+  std::size_t len = 0;
+  append(buf, cap, &len, "stack overflow in fiber ");
+  if (!co.name().empty()) {
+    append(buf, cap, &len, co.name());
+  } else {
+    append(buf, cap, &len, "#");
+    append_number(buf, cap, &len, co.id());
+  }
+  append(buf, cap, &len, " (stack size ");
+  append_number(buf, cap, &len, co.stack().size());
+  append(buf, cap, &len, " bytes); raise Coroutine::Options::stack_size\n");
+  return len;
 }
 
 }  // namespace spindle::detail

@@ -1,0 +1,31 @@
+// Internal: the seam between coro/stack.cc (portable) and the platform half of
+// Stack, coro/stack_posix.cc or coro/stack_win32.cc (chosen in coro/BUILD.bazel).
+// The platform file defines Stack::page_size, Stack::allocate and Stack::release.
+#pragma once
+
+#include <cstddef>
+
+#include "spindle/coro/stack.h"
+
+namespace spindle::detail {
+
+// Called by Stack::allocate for every mapping it makes (stack_map_count()).
+void count_stack_mapping();
+
+// How far below the guard page a fault still counts as this stack's overflow: a
+// frame larger than a page can skip over the guard.
+inline constexpr std::size_t kOverflowSlack = 64 * 1024;
+
+#if defined(_WIN32)
+// Bytes reserved, never committed, below a Windows stack's guard page. The system
+// raises STATUS_STACK_OVERFLOW only when the guard page sits this close to the
+// bottom of the reservation (TEB.DeallocationStack); otherwise it would treat a
+// guard-page hit as stack growth. It is also where the exception dispatcher
+// builds its frames and runs the overflow handler (coro/overflow_win32.cc).
+inline constexpr std::size_t kWin32OverflowReserve = 2 * 4096;
+
+// Lowest address of `stack`'s reservation, for the TIB's DeallocationStack.
+void* stack_reservation(const Stack& stack);
+#endif
+
+}  // namespace spindle::detail
