@@ -77,6 +77,9 @@ void Coroutine::prepare(std::size_t fn_size, std::size_t fn_align, std::string_v
   context_.stack_bottom = stack_.bottom();
   context_.stack_size = stack_.size();
   context_.tsan_fiber = stack_.tsan_fiber();
+#if defined(_WIN32)
+  context_.stack_reservation = detail::stack_reservation(stack_);
+#endif
   spindle_make_context(&context_, fn_, top - reinterpret_cast<std::uintptr_t>(stack_.bottom()),
                        &Coroutine::entry, this);
 }
