@@ -21,8 +21,10 @@ using Clock = std::chrono::steady_clock;
 
 // Where a submitted task goes relative to other queued work.
 enum class Placement : std::uint8_t {
-  kNext,  // run soon: a worker's `runnext` slot (a just-woken or just-spawned task)
-  kBack,  // behind the work already queued (a yield)
+  kNext,   // run soon: a worker's `runnext` slot (a just-woken or just-spawned task)
+  kBack,   // behind the work already queued (a yield)
+  kFront,  // ahead of the queued work, behind runnext (a spawning fiber's
+           // continuation: fork-join trees then run depth-first)
 };
 
 class Executor {

@@ -1,16 +1,23 @@
 // RunQueue: a worker's bounded local queue, after Go's runq (runtime/proc.go).
 //
-// A ring of kCapacity task pointers between `head_` (next to take) and `tail_`
-// (next free slot); both count up forever and wrap through `% kCapacity`.
+// A ring of kCapacity task pointers between head (next to take) and `tail_`
+// (next free slot); both are 32-bit indices that wrap through `% kCapacity`.
 //
-//   * Only the owner pushes: it writes the slot, then publishes it with a release
-//     store of tail_ (no read-modify-write).
+//   * Only the owner pushes at the back: it writes the slot, then publishes it
+//     with a release store of tail_ (no read-modify-write).
+//   * The owner may also push at the front (the continuation of a fiber that
+//     spawned, so that fork-join trees run depth-first): one CAS moving head back.
 //   * The owner pops from the head with one CAS on head_ (uncontended unless a thief
 //     is at work). A CAS-free pop, as in a Chase-Lev deque, would race with
 //     thieves that take half the queue at once: a thief's snapshot of tail_ may be
 //     several owner pops old, so both would take the same tasks.
 //   * A thief takes half with one CAS on head_: it copies the slots it wants into
 //     its own ring first, then claims them; if the CAS fails it retries.
+//
+// head_ packs the head index (low 32 bits) with a version (high 32 bits) bumped by
+// every CAS. Without it, a front push could bring head back to an index a thief
+// had read, with a different task in that slot by then (ABA), and the thief's CAS
+// would succeed on stale copies.
 //
 // Memory order: the owner's release store of tail_ pairs with the acquire loads of
 // tail_ in pop/steal, so a consumer that sees index i < tail_ sees slot i's task.
@@ -32,7 +39,7 @@ class RunQueue {
 
   // Owner only. Returns false, changing nothing, when the ring is full.
   bool push(Task* task) {
-    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    const std::uint32_t h = index(head_.load(std::memory_order_acquire));
     const std::uint32_t t = tail_.load(std::memory_order_relaxed);
     if (t - h >= kCapacity) return false;
     slots_[t % kCapacity].store(task, std::memory_order_relaxed);
@@ -44,27 +51,43 @@ class RunQueue {
   // into `out` (for the global queue). Returns false if thieves emptied enough of
   // the ring meanwhile that push will now succeed.
   bool take_half_for_overflow(Task* task, TaskList& out) {
-    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    const std::uint32_t h = index(head);
     const std::uint32_t t = tail_.load(std::memory_order_relaxed);
     const std::uint32_t n = (t - h) / 2;
     if (n != kCapacity / 2) return false;
     Task* batch[kCapacity / 2];
     for (std::uint32_t i = 0; i < n; ++i) batch[i] = slots_[(h + i) % kCapacity].load(std::memory_order_relaxed);
-    std::uint32_t expected = h;
-    if (!head_.compare_exchange_strong(expected, h + n, std::memory_order_acq_rel)) return false;
+    if (!head_.compare_exchange_strong(head, advanced(head, n), std::memory_order_acq_rel)) return false;
     for (std::uint32_t i = 0; i < n; ++i) out.push_back(batch[i]);
     out.push_back(task);
     return true;
   }
 
+  // Owner only: puts `task` first in line. False, changing nothing, when full.
+  bool push_front(Task* task) {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint32_t h = index(head);
+      if (tail_.load(std::memory_order_relaxed) - h >= kCapacity) return false;
+      // Slot h-1 is free (the ring is not full); a stale thief may read it, but
+      // its CAS then fails on the version. The release CAS publishes the slot.
+      slots_[(h - 1) % kCapacity].store(task, std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(head, make_head(h - 1, version(head) + 1), std::memory_order_acq_rel)) {
+        return true;
+      }
+    }
+  }
+
   // Owner (or anyone, for a final drain). Null when empty.
   Task* pop() {
-    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint64_t head = head_.load(std::memory_order_acquire);
     for (;;) {
+      const std::uint32_t h = index(head);
       const std::uint32_t t = tail_.load(std::memory_order_acquire);
       if (h == t) return nullptr;
       Task* task = slots_[h % kCapacity].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel)) return task;
+      if (head_.compare_exchange_weak(head, advanced(head, 1), std::memory_order_acq_rel)) return task;
     }
   }
 
@@ -74,7 +97,8 @@ class RunQueue {
   Task* steal_into(RunQueue& dst) {
     const std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);
     for (;;) {
-      std::uint32_t h = head_.load(std::memory_order_acquire);
+      std::uint64_t head = head_.load(std::memory_order_acquire);
+      const std::uint32_t h = index(head);
       const std::uint32_t t = tail_.load(std::memory_order_acquire);
       std::uint32_t n = t - h;
       n -= n / 2;
@@ -84,7 +108,7 @@ class RunQueue {
         Task* task = slots_[(h + i) % kCapacity].load(std::memory_order_relaxed);
         dst.slots_[(dst_tail + i) % kCapacity].store(task, std::memory_order_relaxed);
       }
-      if (head_.compare_exchange_weak(h, h + n, std::memory_order_acq_rel)) {
+      if (head_.compare_exchange_weak(head, advanced(head, n), std::memory_order_acq_rel)) {
         Task* run_now = dst.slots_[(dst_tail + n - 1) % kCapacity].load(std::memory_order_relaxed);
         if (n > 1) dst.tail_.store(dst_tail + n - 1, std::memory_order_release);
         return run_now;
@@ -94,14 +118,23 @@ class RunQueue {
 
   // Approximate; exact when called by the owner with no thief active.
   std::uint32_t size() const {
-    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    const std::uint32_t h = index(head_.load(std::memory_order_acquire));
     const std::uint32_t t = tail_.load(std::memory_order_acquire);
     return t - h;
   }
   bool empty() const { return size() == 0; }
 
  private:
-  alignas(64) std::atomic<std::uint32_t> head_{0};
+  static std::uint32_t index(std::uint64_t head) { return static_cast<std::uint32_t>(head); }
+  static std::uint32_t version(std::uint64_t head) { return static_cast<std::uint32_t>(head >> 32); }
+  static std::uint64_t make_head(std::uint32_t index, std::uint32_t version) {
+    return (std::uint64_t{version} << 32) | index;
+  }
+  static std::uint64_t advanced(std::uint64_t head, std::uint32_t n) {
+    return make_head(index(head) + n, version(head) + 1);
+  }
+
+  alignas(64) std::atomic<std::uint64_t> head_{0};
   alignas(64) std::atomic<std::uint32_t> tail_{0};
   std::atomic<Task*> slots_[kCapacity] = {};
 };

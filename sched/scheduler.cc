@@ -175,7 +175,9 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
     if (task == nullptr) return;            // nobody can steal runnext: no one to wake
   }
   const bool was_empty = w.queue.empty();
-  if (!w.queue.push(task)) {
+  if (placement == Placement::kFront && w.queue.push_front(task)) {
+    // queued first in line
+  } else if (!w.queue.push(task)) {
     detail::TaskList batch;
     while (!w.queue.take_half_for_overflow(task, batch)) {
       if (w.queue.push(task)) return;

@@ -75,6 +75,8 @@ class Scheduler final : public Executor {
   const char* name() const override { return options_.name.c_str(); }
 
   std::size_t worker_count() const { return workers_.size(); }
+  // True once the destructor has begun (new outside spawns fail).
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   const SchedulerOptions& options() const { return options_; }
   const Topology& topology() const { return topology_; }
   SchedulerStats stats() const;

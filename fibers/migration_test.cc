@@ -1,0 +1,60 @@
+// Built at -O2. Fibers yield and sleep so that idle workers steal them; after every
+// switch, what the runtime reads from thread-locals (current worker, current
+// executor, current fiber) must describe the thread the fiber now runs on.
+//
+// The ground truth is gettid(), a system call. pthread_self() would not do: glibc
+// declares it __attribute__((const)), and at -O2 GCC reuses its first result
+// across the switches, which is exactly the staleness this test hunts for.
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "spindle/fibers/spawn.h"
+#include "spindle/fibers/this_fiber.h"
+#include "spindle/sched/scheduler.h"
+
+namespace spindle {
+namespace {
+
+TEST(FiberMigrationTest, ThreadLocalsAreReReadAfterEverySwitch) {
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "migrate"});
+  std::mutex lock;
+  std::map<long, std::set<int>> worker_seen_on_thread;
+  std::atomic<int> wrong{0}, migrations{0};
+  std::vector<JoinHandle<void>> hs;
+  for (int f = 0; f < 64; ++f) {
+    hs.push_back(spawn(sched, [&] {
+      const std::uint64_t my_id = this_fiber::id();
+      long last = syscall(SYS_gettid);  // a system call: the compiler cannot cache it
+      for (int i = 0; i < 300; ++i) {
+        if (i % 3 == 0) {
+          this_fiber::sleep_for(std::chrono::microseconds(50));
+        } else {
+          this_fiber::yield();
+        }
+        const long now = syscall(SYS_gettid);
+        const int worker = sched.current_worker_index();
+        if (worker < 0 || Executor::current() != &sched || this_fiber::id() != my_id) ++wrong;
+        if (now != last) ++migrations;
+        last = now;
+        std::lock_guard<std::mutex> lk(lock);
+        worker_seen_on_thread[now].insert(worker);
+      }
+    }));
+  }
+  for (auto& h : hs) h.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(migrations.load(), 0) << "no fiber ever moved: the test proved nothing";
+  for (const auto& [thread, workers] : worker_seen_on_thread) {
+    EXPECT_EQ(workers.size(), 1u) << "one thread reported several worker indices";
+  }
+}
+
+}  // namespace
+}  // namespace spindle

@@ -1,0 +1,199 @@
+// spawn: start a fiber; JoinHandle<T>: wait for it and take its result.
+//
+//   auto h = spindle::spawn([](int x) { return x * 2; }, 21);  // on the current scheduler
+//   auto g = spindle::spawn(sched, [] { ... });                 // from any thread
+//   int v = h.join();          // 42, or rethrows what the fiber threw
+//   g.detach();                // or let it run on its own
+//
+// Spawning from a fiber onto its own executor runs the child first: the parent is
+// queued behind it, where idle workers can steal it (work-first, as in Cilk). A
+// fork-join tree therefore keeps only about depth x fan-out fibers alive instead of
+// every pending leaf. From anywhere else the child is queued and a parked worker
+// woken.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "spindle/fibers/fiber.h"
+#include "spindle/fibers/waiter.h"
+#include "spindle/sched/executor.h"
+
+namespace spindle {
+
+struct FiberOptions {
+  // Where to run; null means the executor of the calling fiber or thread.
+  Executor* executor = nullptr;
+  // Shown in diagnostics (stack overflow, deadlock reports); truncated to 31 chars.
+  std::string_view name = {};
+  // Usable stack bytes; 0 takes coro's kDefaultStackSize.
+  std::size_t stack_size = 0;
+};
+
+namespace detail {
+
+// A spawn's callable (with its bound arguments) and the slot for its result.
+template <class Fn, class R>
+struct Payload {
+  Fn fn;
+  std::optional<std::conditional_t<std::is_void_v<R>, char, R>> result;
+
+  static void run(void* p) {
+    auto* self = static_cast<Payload*>(p);
+    if constexpr (std::is_void_v<R>) {
+      std::move(self->fn)();
+      self->result.emplace();
+    } else {
+      self->result.emplace(std::move(self->fn)());
+    }
+  }
+};
+
+[[noreturn]] void handle_misuse(const char* what, std::uint64_t fiber_id);
+// The calling fiber's or thread's executor; throws if there is none.
+Executor& default_executor();
+// Submits (or, from a fiber on the same executor, runs first) a started fiber.
+void launch(Fiber* fiber);
+
+}  // namespace detail
+
+namespace detail {
+struct HandleKey {  // only spawn() can make a joinable handle
+  explicit HandleKey() = default;
+};
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] JoinHandle {
+  using Slot = std::optional<std::conditional_t<std::is_void_v<T>, char, T>>;
+
+ public:
+  JoinHandle() = default;
+  JoinHandle(detail::HandleKey, detail::Fiber* fiber, Slot* result, void (*destroy)(void*))
+      : fiber_(fiber), result_(result), destroy_(destroy) {}
+  JoinHandle(JoinHandle&& other) noexcept
+      : fiber_(std::exchange(other.fiber_, nullptr)), result_(std::exchange(other.result_, nullptr)),
+        destroy_(other.destroy_) {}
+  JoinHandle& operator=(JoinHandle&& other) noexcept {
+    if (this != &other) {
+      if (fiber_ != nullptr) detail::handle_misuse("JoinHandle overwritten while joinable", fiber_->id());
+      fiber_ = std::exchange(other.fiber_, nullptr);
+      result_ = std::exchange(other.result_, nullptr);
+      destroy_ = other.destroy_;
+    }
+    return *this;
+  }
+  // Destroying a joinable handle is misuse: the program ends with a message.
+  ~JoinHandle() {
+    if (fiber_ != nullptr) {
+      detail::handle_misuse("JoinHandle destroyed while joinable: join() or detach() it first", fiber_->id());
+    }
+  }
+
+  bool joinable() const { return fiber_ != nullptr; }
+  std::uint64_t id() const { return fiber_ != nullptr ? fiber_->id() : 0; }
+
+  // Waits for the fiber to finish and returns its result, or rethrows its
+  // exception. Blocks the calling fiber (parked) or the calling thread. Throws
+  // std::logic_error if the handle was already joined or detached, or if a fiber
+  // joins itself.
+  T join() {
+    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::join: already joined or detached");
+    if (fiber_ == detail::current_fiber()) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+    if (!fiber_->finished()) {
+      Waiter w;
+      w.object = fiber_;
+      w.kind = "join";
+      auto* f = fiber_;
+      w.wait([f, &w] { return f->set_joiner(&w); });
+    }
+    detail::Fiber* f = std::exchange(fiber_, nullptr);
+    void* payload = f->take_payload();
+    std::exception_ptr error = f->take_exception();
+    auto* slot = result_;
+    auto cleanup = [&] {
+      destroy_(payload);
+      f->release();
+    };
+    if (error) {
+      cleanup();
+      std::rethrow_exception(error);
+    }
+    if constexpr (std::is_void_v<T>) {
+      cleanup();
+    } else {
+      T value = std::move(**slot);
+      cleanup();
+      return value;
+    }
+  }
+
+  // Lets the fiber run on its own; its result is discarded. Throws std::logic_error
+  // if already joined or detached.
+  void detach() {
+    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::detach: already joined or detached");
+    std::exchange(fiber_, nullptr)->release();
+  }
+
+  // Asks the fiber to stop: its this_fiber::stop_token() reports it.
+  void request_stop() {
+    if (fiber_ != nullptr) fiber_->request_stop();
+  }
+
+ private:
+  detail::Fiber* fiber_ = nullptr;
+  Slot* result_ = nullptr;
+  void (*destroy_)(void*) = nullptr;
+};
+
+// Starts fn(args...) on a fiber. Arguments are decay-copied (use std::ref to pass
+// references). Throws std::logic_error if there is no executor to run on, or if the
+// executor is shutting down and the call comes from outside it.
+template <class F, class... A>
+auto spawn(const FiberOptions& options, F&& f, A&&... args) {
+  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+  auto bound = [fn = std::forward<F>(f), tup = std::make_tuple(std::forward<A>(args)...)]() mutable -> R {
+    return std::apply(std::move(fn), std::move(tup));
+  };
+  using P = detail::Payload<decltype(bound), R>;
+  Executor& executor = options.executor != nullptr ? *options.executor : detail::default_executor();
+  executor.on_work_started();
+  detail::Fiber* fiber = detail::Fiber::acquire(options.stack_size);
+  P* payload;
+  void (*destroy)(void*);
+  if constexpr (sizeof(P) <= detail::Fiber::kInlinePayload && alignof(P) <= 16) {
+    payload = ::new (fiber->inline_payload()) P{std::move(bound), std::nullopt};
+    destroy = [](void* p) { static_cast<P*>(p)->~P(); };
+  } else {
+    payload = new P{std::move(bound), std::nullopt};
+    destroy = [](void* p) { delete static_cast<P*>(p); };
+  }
+  fiber->start(&executor, options.name, &P::run, payload, destroy);
+  JoinHandle<R> handle(detail::HandleKey{}, fiber, &payload->result, destroy);
+  detail::launch(fiber);
+  return handle;
+}
+
+// Starts fn(args...) on `executor` (a Scheduler, ThreadPool, ManualExecutor...).
+template <class F, class... A>
+auto spawn(Executor& executor, F&& f, A&&... args) {
+  return spawn(FiberOptions{.executor = &executor}, std::forward<F>(f), std::forward<A>(args)...);
+}
+
+// Starts fn(args...) on the executor of the calling fiber (or executor thread).
+template <class F, class... A,
+          class = std::enable_if_t<!std::is_base_of_v<Executor, std::remove_cvref_t<F>> &&
+                                   !std::is_same_v<std::remove_cvref_t<F>, FiberOptions>>>
+auto spawn(F&& f, A&&... args) {
+  return spawn(FiberOptions{}, std::forward<F>(f), std::forward<A>(args)...);
+}
+
+}  // namespace spindle

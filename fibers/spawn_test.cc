@@ -1,0 +1,200 @@
+#include "spindle/fibers/spawn.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "spindle/fibers/test_sizes.h"
+#include "spindle/fibers/this_fiber.h"
+#include "spindle/sched/manual_executor.h"
+#include "spindle/sched/scheduler.h"
+#include "spindle/sched/thread_pool.h"
+
+namespace spindle {
+namespace {
+
+using namespace std::chrono_literals;
+
+SchedulerOptions two_workers(const char* name) {
+  return {.workers = 2, .pinning = Pinning::kNone, .name = name};
+}
+
+TEST(SpawnTest, JoinReturnsTheValueFromAPlainThread) {
+  Scheduler sched(two_workers("values"));
+  auto h = spawn(sched, [](int a, int b) { return a * b; }, 6, 7);
+  EXPECT_TRUE(h.joinable());
+  EXPECT_EQ(h.join(), 42);
+  EXPECT_FALSE(h.joinable());
+}
+
+TEST(SpawnTest, MoveOnlyArgumentsAndResults) {
+  Scheduler sched(two_workers("move-only"));
+  auto h = spawn(sched, [](std::unique_ptr<int> p) { return std::make_unique<int>(*p + 1); },
+                 std::make_unique<int>(41));
+  EXPECT_EQ(*h.join(), 42);
+}
+
+TEST(SpawnTest, JoinRethrowsTheFibersException) {
+  Scheduler sched(two_workers("throws"));
+  auto h = spawn(sched, []() -> int { throw std::out_of_range("from the fiber"); });
+  try {
+    h.join();
+    FAIL() << "join should rethrow";
+  } catch (const std::out_of_range& e) {
+    EXPECT_STREQ(e.what(), "from the fiber");
+  }
+}
+
+TEST(SpawnTest, JoiningTwiceOrDetachingAfterJoinIsAnError) {
+  Scheduler sched(two_workers("twice"));
+  auto h = spawn(sched, [] {});
+  h.join();
+  EXPECT_THROW(h.join(), std::logic_error);
+  EXPECT_THROW(h.detach(), std::logic_error);
+}
+
+TEST(SpawnDeathTest, DestroyingAJoinableHandleIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        Scheduler sched(two_workers("dropped"));
+        { auto h = spawn(sched, [] {}); }
+      },
+      "JoinHandle destroyed while joinable");
+}
+
+TEST(SpawnTest, SpawnOutsideAnyExecutorNeedsOne) {
+  EXPECT_THROW((void)spawn([] {}), std::logic_error);
+}
+
+int skynet(int num, int size) {
+  if (size == 1) return num;
+  std::vector<JoinHandle<int>> children;
+  children.reserve(10);
+  const int sub = size / 10;
+  for (int i = 0; i < 10; ++i) children.push_back(spawn(skynet, num + i * sub, sub));
+  long long sum = 0;
+  for (auto& c : children) sum += c.join();
+  return static_cast<int>(sum % 1'000'000'007);  // keeps the sum inside int
+}
+
+TEST(SpawnTest, SkynetMillionFibersChecksum) {
+  // 1M leaves (10^6) plus 111,111 inner fibers, on two workers.
+  const int leaves = 1'000'000 / testing_sizes::kScale;
+  Scheduler sched(two_workers("skynet"));
+  long long expected = 0;
+  for (int i = 0; i < leaves; ++i) expected += i;
+  expected %= 1'000'000'007;
+  // Sums of sub-trees are taken modulo the prime at every level.
+  auto h = spawn(sched, skynet, 0, leaves);
+  EXPECT_EQ(h.join(), expected);
+  EXPECT_GT(sched.stats().tasks_run, static_cast<std::uint64_t>(leaves));
+}
+
+TEST(SpawnTest, ConcurrentSpawnsFromFourPlainThreads) {
+  Scheduler sched(two_workers("four-threads"));
+  constexpr int kPerThread = 5000;
+  std::atomic<long long> total{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<JoinHandle<int>> hs;
+      for (int i = 0; i < kPerThread; ++i) hs.push_back(spawn(sched, [v = t * kPerThread + i] { return v; }));
+      long long sum = 0;
+      for (auto& h : hs) sum += h.join();
+      total += sum;
+    });
+  }
+  for (auto& t : threads) t.join();
+  const long long n = 4LL * kPerThread;
+  EXPECT_EQ(total.load(), n * (n - 1) / 2);
+}
+
+TEST(SpawnTest, DetachedFibersRunToCompletion) {
+  std::atomic<int> done{0};
+  {
+    Scheduler sched(two_workers("detached"));
+    for (int i = 0; i < 1000; ++i) spawn(sched, [&] { done++; }).detach();
+  }  // the destructor waits for every fiber
+  EXPECT_EQ(done.load(), 1000);
+}
+
+TEST(SpawnTest, RequestStopReachesTheFiber) {
+  Scheduler sched(two_workers("stop"));
+  auto h = spawn(sched, [] {
+    int rounds = 0;
+    while (!this_fiber::stop_token().stop_requested()) {
+      this_fiber::sleep_for(1ms);
+      ++rounds;
+    }
+    return rounds;
+  });
+  std::this_thread::sleep_for(20ms);
+  h.request_stop();
+  EXPECT_GE(h.join(), 1);
+}
+
+TEST(SpawnTest, SpawningOnAStoppingSchedulerFailsClearly) {
+  // The destructor blocks while a fiber still runs; meanwhile (its members alive,
+  // its body waiting) a spawn from outside must fail.
+  auto* sched = new Scheduler(two_workers("stopping"));
+  std::atomic<bool> release{false};
+  spawn(*sched, [&] {
+    while (!release.load()) this_fiber::sleep_for(1ms);
+  }).detach();
+  std::thread destroyer([&] { delete sched; });
+  while (!sched->stopping()) std::this_thread::yield();
+  try {
+    spawn(*sched, [] {}).detach();
+    ADD_FAILURE() << "spawn on a stopping scheduler should throw";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("shutdown began"), std::string::npos) << e.what();
+  }
+  release = true;
+  destroyer.join();
+}
+
+TEST(SpawnTest, TwoSchedulersAtOnceAndSpawningAcrossThem) {
+  Scheduler render(two_workers("render"));
+  Scheduler io({.workers = 1, .pinning = Pinning::kNone, .name = "io"});
+  auto h = spawn(render, [&io] {
+    // From a render fiber, run something on io and wait for it.
+    auto inner = spawn(io, [] { return std::string(this_fiber::on_fiber() ? "io" : "?"); });
+    return inner.join() + "+render";
+  });
+  EXPECT_EQ(h.join(), "io+render");
+}
+
+TEST(SpawnTest, ThreadPoolRunsFibers) {
+  ThreadPool pool(2, "compute");
+  auto h = spawn(pool, [] {
+    auto child = spawn([] { return 20; });
+    this_fiber::yield();
+    return child.join() + 22;
+  });
+  EXPECT_EQ(h.join(), 42);
+}
+
+TEST(SpawnTest, ManualExecutorRunsFibersOnlyWhenTold) {
+  ManualExecutor ex;
+  std::vector<int> trace;
+  auto h = spawn(ex, [&] {
+    trace.push_back(1);
+    this_fiber::yield();
+    trace.push_back(2);
+  });
+  EXPECT_TRUE(trace.empty());
+  ASSERT_TRUE(ex.run_next());
+  EXPECT_EQ(trace, (std::vector<int>{1}));
+  ASSERT_TRUE(ex.run_next());
+  EXPECT_EQ(trace, (std::vector<int>{1, 2}));
+  EXPECT_FALSE(ex.run_next());
+  h.join();  // finished: join does not block
+}
+
+}  // namespace
+}  // namespace spindle

@@ -1,0 +1,52 @@
+#include "spindle/fibers/this_fiber.h"
+
+#include <thread>
+
+#include "spindle/fibers/fiber.h"
+#include "spindle/fibers/waiter.h"
+
+namespace spindle::this_fiber {
+
+void yield() {
+  if (detail::Fiber* f = detail::current_fiber()) {
+    f->yield();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+void sleep_until(Clock::time_point deadline) {
+  if (detail::current_fiber() == nullptr) {
+    std::this_thread::sleep_until(deadline);
+    return;
+  }
+  while (Clock::now() < deadline) {
+    Waiter w;
+    w.kind = "sleep";
+    w.wait([] { return true; }, deadline);  // nobody notifies: the deadline ends it
+  }
+}
+
+std::uint64_t id() {
+  detail::Fiber* f = detail::current_fiber();
+  return f != nullptr ? f->id() : 0;
+}
+
+std::string_view name() {
+  detail::Fiber* f = detail::current_fiber();
+  return f != nullptr ? f->name() : std::string_view{};
+}
+
+bool on_fiber() { return detail::current_fiber() != nullptr; }
+
+std::stop_token stop_token() {
+  detail::Fiber* f = detail::current_fiber();
+  return f != nullptr ? f->stop_token() : std::stop_token{};
+}
+
+bool stop_requested() {
+  detail::Fiber* f = detail::current_fiber();
+  return f != nullptr && f->stop_requested();
+}
+
+}  // namespace spindle::this_fiber
