@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "spindle/fibers/spawn.h"
+#include "spindle/fibers/spin_lock.h"
 #include "spindle/fibers/test_sizes.h"
 #include "spindle/fibers/this_fiber.h"
 #include "spindle/sched/scheduler.h"
@@ -23,7 +24,7 @@ using namespace std::chrono_literals;
 class Mailbox {
  public:
   void put(int v) {
-    std::unique_lock<std::mutex> lk(lock_);
+    std::unique_lock<detail::SpinLock> lk(lock_);
     if (taker_ != nullptr) {
       Waiter* w = std::exchange(taker_, nullptr);
       *static_cast<int*>(w->data) = v;
@@ -35,7 +36,7 @@ class Mailbox {
     full_ = true;
   }
   int take() {
-    std::unique_lock<std::mutex> lk(lock_);
+    std::unique_lock<detail::SpinLock> lk(lock_);
     if (full_) {
       full_ = false;
       return value_;
@@ -52,7 +53,7 @@ class Mailbox {
   }
 
  private:
-  std::mutex lock_;
+  detail::SpinLock lock_;  // released by the park callback: see spin_lock.h
   Waiter* taker_ = nullptr;
   int value_ = 0;
   bool full_ = false;
@@ -126,7 +127,7 @@ TEST(WaiterTest, NotifyRacingTheDeadlineEndsEachWaitOnce) {
   // exactly once and the loser learns it lost.
   const int kRounds = 3000 / testing_sizes::kScale;
   Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "race"});
-  std::mutex lock;
+  detail::SpinLock lock;
   Waiter* published = nullptr;
   std::atomic<int> notified_wins{0}, timeouts{0}, failed_notifies{0};
   std::atomic<bool> stop{false};
@@ -134,7 +135,7 @@ TEST(WaiterTest, NotifyRacingTheDeadlineEndsEachWaitOnce) {
     while (!stop.load()) {
       // Notify under the lock: a timed-out waiter takes the lock to withdraw
       // itself, so it cannot vanish while we still point at it.
-      std::lock_guard<std::mutex> lk(lock);
+      std::lock_guard<detail::SpinLock> lk(lock);
       if (Waiter* w = std::exchange(published, nullptr)) {
         if (!w->notify()) ++failed_notifies;
       }
@@ -142,7 +143,7 @@ TEST(WaiterTest, NotifyRacingTheDeadlineEndsEachWaitOnce) {
   });
   auto h = spawn(sched, [&] {
     for (int i = 0; i < kRounds; ++i) {
-      std::unique_lock<std::mutex> lk(lock);
+      std::unique_lock<detail::SpinLock> lk(lock);
       Waiter w;
       published = &w;
       const WakeReason r = w.wait([&] {
@@ -152,7 +153,7 @@ TEST(WaiterTest, NotifyRacingTheDeadlineEndsEachWaitOnce) {
       if (r == WakeReason::kTimedOut) {
         ++timeouts;
         // The notifier may still hold a pointer to w: withdraw it before w dies.
-        std::lock_guard<std::mutex> g(lock);
+        std::lock_guard<detail::SpinLock> g(lock);
         if (published == &w) published = nullptr;
       } else {
         ++notified_wins;
