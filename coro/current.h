@@ -7,6 +7,8 @@
 // reached only through these out-of-line accessors, which no caller can see into.
 #pragma once
 
+#include <cstdint>
+
 namespace spindle {
 class Coroutine;
 }
@@ -14,6 +16,10 @@ class Coroutine;
 namespace spindle::detail {
 
 [[gnu::noinline]] Coroutine* current_coroutine();
+
+// Process-unique ids for coroutines and fibers, handed out in per-thread blocks
+// (unique, increasing per thread, not globally ordered).
+std::uint64_t next_unique_id();
 [[gnu::noinline]] void set_current_coroutine(Coroutine* co);
 
 }  // namespace spindle::detail

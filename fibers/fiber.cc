@@ -12,7 +12,6 @@ namespace {
 thread_local Fiber* tls_fiber = nullptr;
 [[gnu::noinline]] void set_current_fiber(Fiber* f) { tls_fiber = f; }
 
-std::atomic<std::uint64_t> g_next_fiber_id{1};
 // Marks joiner_ once the fiber has finished.
 Waiter* const kJoinClosed = reinterpret_cast<Waiter*>(std::uintptr_t{1});
 
@@ -138,7 +137,7 @@ void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*)
   joiner_.store(nullptr, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_relaxed);
   action_ = Action::kNone;
-  id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  id_ = next_unique_id();
   coro_.rearm([this] { run_body(); }, name);
 }
 
@@ -155,8 +154,8 @@ void Fiber::run_body() {
 
 void Fiber::run_task(Task* task) {
   auto* f = static_cast<Fiber*>(task);
-  Fiber* outer = current_fiber();  // non-null only if a fiber drives an executor loop
-  set_current_fiber(f);
+  // Still on the executor thread before the switch: direct TLS access is safe.
+  Fiber* outer = std::exchange(tls_fiber, f);  // non-null only if a fiber drives an executor loop
   f->coro_.resume();
   set_current_fiber(outer);
   // The fiber is off its stack now: from here on other threads may resume it.
@@ -218,9 +217,9 @@ bool Fiber::set_joiner(Waiter* waiter) {
 void Fiber::release() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (payload_ != nullptr) destroy_payload_(std::exchange(payload_, nullptr));
-  {
-    std::lock_guard<std::mutex> lk(stop_lock_);
-    if (stop_source_.stop_possible()) stop_source_ = std::stop_source(std::nostopstate);
+  if (stop_source_made_) {  // both references are gone: nobody else touches it
+    stop_source_ = std::stop_source(std::nostopstate);
+    stop_source_made_ = false;
   }
   FiberPool::release(this);
 }
@@ -237,8 +236,9 @@ void Fiber::request_stop() {
 
 std::stop_token Fiber::stop_token() {
   std::lock_guard<std::mutex> lk(stop_lock_);
-  if (!stop_source_.stop_possible()) {
+  if (!stop_source_made_) {
     stop_source_ = std::stop_source();  // created on first use: most fibers never ask
+    stop_source_made_ = true;
     if (stop_requested_.load(std::memory_order_acquire)) stop_source_.request_stop();
   }
   return stop_source_.get_token();

@@ -135,6 +135,7 @@ class Fiber final : public Task {
   std::atomic<bool> stop_requested_{false};
   std::mutex stop_lock_;          // guards stop_source_
   std::stop_source stop_source_{std::nostopstate};
+  bool stop_source_made_ = false;  // guarded by stop_lock_ while references remain
   Action action_ = Action::kNone;
   bool (*park_callback_)(void*) = nullptr;
   void* park_arg_ = nullptr;

@@ -192,7 +192,7 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   // went idle after this queue was already non-empty saw it in its final re-check.
   // The fence pairs with the idle worker's seq_cst increment of idle_count_ before
   // its re-check (Dekker): either it sees our task or we see it idle.
-  if (was_empty) {
+  if (was_empty && workers_.size() > 1) {  // a lone worker has nobody to wake
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (idle_count_.load(std::memory_order_relaxed) > 0 && spinning_.load(std::memory_order_relaxed) == 0) {
       wake_idle_worker();
