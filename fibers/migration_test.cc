@@ -27,28 +27,31 @@ TEST(FiberMigrationTest, ThreadLocalsAreReReadAfterEverySwitch) {
   std::mutex lock;
   std::map<long, std::set<int>> worker_seen_on_thread;
   std::atomic<int> wrong{0}, migrations{0};
-  std::vector<JoinHandle<void>> hs;
-  for (int f = 0; f < 64; ++f) {
-    hs.push_back(spawn(sched, [&] {
-      const std::uint64_t my_id = this_fiber::id();
-      long last = syscall(SYS_gettid);  // a system call: the compiler cannot cache it
-      for (int i = 0; i < 300; ++i) {
-        if (i % 3 == 0) {
-          this_fiber::sleep_for(std::chrono::microseconds(50));
-        } else {
-          this_fiber::yield();
-        }
-        const long now = syscall(SYS_gettid);
-        const int worker = sched.current_worker_index();
-        if (worker < 0 || Executor::current() != &sched || this_fiber::id() != my_id) ++wrong;
-        if (now != last) ++migrations;
-        last = now;
-        std::lock_guard<std::mutex> lk(lock);
-        worker_seen_on_thread[now].insert(worker);
+  auto body = [&] {
+    const std::uint64_t my_id = this_fiber::id();
+    long last = syscall(SYS_gettid);  // a system call: the compiler cannot cache it
+    for (int i = 0; i < 2000; ++i) {
+      if (i % 10 == 0) {
+        this_fiber::sleep_for(std::chrono::microseconds(20));
+      } else {
+        this_fiber::yield();
       }
-    }));
-  }
-  for (auto& h : hs) h.join();
+      const long now = syscall(SYS_gettid);
+      const int worker = sched.current_worker_index();
+      if (worker < 0 || Executor::current() != &sched || this_fiber::id() != my_id) ++wrong;
+      if (now != last) ++migrations;
+      last = now;
+      std::lock_guard<std::mutex> lk(lock);
+      worker_seen_on_thread[now].insert(worker);
+    }
+  };
+  // All fibers start on the launcher's worker (spawning runs children there); the
+  // other worker has to steal them, so they migrate.
+  spawn(sched, [&] {
+    std::vector<JoinHandle<void>> hs;
+    for (int f = 0; f < 64; ++f) hs.push_back(spawn(body));
+    for (auto& h : hs) h.join();
+  }).join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_GT(migrations.load(), 0) << "no fiber ever moved: the test proved nothing";
   for (const auto& [thread, workers] : worker_seen_on_thread) {
