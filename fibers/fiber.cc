@@ -195,11 +195,6 @@ void Fiber::park(bool (*callback)(void*), void* arg) {
   coro_.suspend();
 }
 
-void Fiber::yield() {
-  action_ = Action::kYield;
-  coro_.suspend();
-}
-
 void Fiber::run_child_first(Fiber* child) {
   child_ = child;
   action_ = Action::kRunChild;

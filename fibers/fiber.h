@@ -76,8 +76,13 @@ class Fiber final : public Task {
   // Suspends; once off its stack, `callback(arg)` runs on the executor thread. If
   // it returns false, the fiber is readied again at once (nothing to wait for).
   void park(bool (*callback)(void*), void* arg);
-  // Suspends and re-queues behind the executor's queued work.
-  void yield();
+  // Suspends and re-queues behind the executor's queued work. Inline (like
+  // Coroutine::suspend) so that the switch returns straight into the caller's
+  // code instead of through returns the return-stack predictor would miss.
+  void yield() {
+    action_ = Action::kYield;
+    coro_.suspend();
+  }
   // Suspends so that `child` (same executor) runs right away; this fiber is queued
   // behind it (work-first spawning).
   void run_child_first(Fiber* child);

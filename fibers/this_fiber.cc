@@ -5,15 +5,11 @@
 #include "spindle/fibers/fiber.h"
 #include "spindle/fibers/waiter.h"
 
-namespace spindle::this_fiber {
+namespace spindle::detail {
+void yield_thread() { std::this_thread::yield(); }
+}  // namespace spindle::detail
 
-void yield() {
-  if (detail::Fiber* f = detail::current_fiber()) {
-    f->yield();
-  } else {
-    std::this_thread::yield();
-  }
-}
+namespace spindle::this_fiber {
 
 void sleep_until(Clock::time_point deadline) {
   if (detail::current_fiber() == nullptr) {

@@ -7,13 +7,24 @@
 #include <stop_token>
 #include <string_view>
 
+#include "spindle/fibers/fiber.h"
 #include "spindle/sched/executor.h"
+
+namespace spindle::detail {
+void yield_thread();  // std::this_thread::yield(), kept out of this header
+}  // namespace spindle::detail
 
 namespace spindle::this_fiber {
 
 // Lets other queued fibers run; this fiber goes behind them. On a plain thread:
-// std::this_thread::yield().
-void yield();
+// std::this_thread::yield(). Inline: see Fiber::yield.
+inline void yield() {
+  if (detail::Fiber* f = detail::current_fiber()) {
+    f->yield();
+  } else {
+    detail::yield_thread();
+  }
+}
 
 // Parks this fiber (not its worker) until `deadline`; a plain thread sleeps. Never
 // returns early.

@@ -28,6 +28,12 @@ thread_local void* tls_worker = nullptr;  // Scheduler::Worker* of this thread
 
 [[gnu::noinline]] void* current_worker_raw() { return tls_worker; }
 
+// Statistics counters have one writer (their worker) and racy readers (stats()):
+// a plain load+store avoids a locked read-modify-write on every task.
+void bump(std::atomic<std::uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 std::uint64_t next_random(std::uint64_t& state) {  // xorshift64*
   state ^= state >> 12;
   state ^= state << 25;
@@ -238,7 +244,7 @@ void Scheduler::worker_main(Worker& w) {
   const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
   pthread_setname_np(pthread_self(), thread_name.c_str());
   while (Task* t = find_work(w)) {
-    w.tasks_run.fetch_add(1, std::memory_order_relaxed);
+    bump(w.tasks_run);
     t->run(t);
   }
   set_current(nullptr);
@@ -306,7 +312,7 @@ Task* Scheduler::find_work(Worker& w) {
     // looking at the queues, it published its task before looking for idlers.
     bool work_appeared = any_local_work();
     if (!work_appeared) {
-      w.parks.fetch_add(1, std::memory_order_relaxed);
+      bump(w.parks);
       const std::int64_t d = w.next_deadline.load(std::memory_order_acquire);
       std::optional<Clock::time_point> deadline;
       if (d != INT64_MAX) deadline = Clock::time_point(Clock::duration(d));
@@ -348,7 +354,7 @@ Task* Scheduler::take_global(Worker& w, bool batch) {
     }
   }
   global_size_.store(global_.size(), std::memory_order_relaxed);
-  w.global_polls.fetch_add(1, std::memory_order_relaxed);
+  bump(w.global_polls);
   return first;
 }
 
@@ -360,7 +366,7 @@ Task* Scheduler::steal(Worker& w) {
     for (std::size_t k = 0; k < n; ++k) {
       Worker& victim = *workers_[static_cast<std::size_t>(group[(start + k) % n])];
       if (Task* t = victim.queue.steal_into(w.queue)) {
-        w.steals.fetch_add(1, std::memory_order_relaxed);
+        bump(w.steals);
         return t;
       }
     }
