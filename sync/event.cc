@@ -1,0 +1,57 @@
+#include "spindle/sync/event.h"
+
+#include <mutex>
+
+#include "spindle/sync/fault_point.h"
+#include "spindle/sync/misuse.h"
+
+namespace spindle {
+
+Event::~Event() {
+  std::lock_guard<detail::SpinLock> g(lock_);
+  if (!waiters_.empty()) detail::sync_misuse("Event", this, "destroyed while fibers or threads wait on it");
+}
+
+bool Event::try_consume() {
+  if (mode_ == Mode::kManualReset) return set_.load(std::memory_order_acquire);
+  bool expected = true;
+  return set_.load(std::memory_order_relaxed) &&
+         set_.compare_exchange_strong(expected, false, std::memory_order_acquire, std::memory_order_relaxed);
+}
+
+bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
+  if (try_consume()) return true;
+  SPINDLE_FAULT_POINT();
+  std::unique_lock<detail::SpinLock> lk(lock_);
+  // set() changes set_ and the queue under lock_, so this check and the enqueue
+  // below are atomic with respect to it: no wakeup is lost.
+  if (try_consume()) return true;
+  Waiter w;
+  w.object = this;
+  w.kind = "event";
+  return detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+}
+
+void Event::set() {
+  SPINDLE_FAULT_POINT();
+  // Notify under lock_: a waiter that timed out withdraws under lock_, so the
+  // Waiter we point at cannot vanish before notify() returns.
+  std::lock_guard<detail::SpinLock> g(lock_);
+  if (mode_ == Mode::kManualReset) {
+    set_.store(true, std::memory_order_release);
+    Waiter* w = waiters_.take_all();
+    while (w != nullptr) {
+      Waiter* next = w->next;
+      w->notify();  // false: it timed out, and there is nothing to give back
+      w = next;
+    }
+    return;
+  }
+  // Auto reset: the signal goes to the first waiter still waiting, else it stays.
+  while (Waiter* w = waiters_.pop_front()) {
+    if (w->notify()) return;
+  }
+  set_.store(true, std::memory_order_release);
+}
+
+}  // namespace spindle

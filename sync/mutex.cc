@@ -1,0 +1,152 @@
+#include "spindle/sync/mutex.h"
+
+#include <mutex>
+
+#include "spindle/sync/fault_point.h"
+
+namespace spindle {
+namespace {
+
+constexpr int kSpinTries = 64;
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Per-wait bookkeeping, reached through Waiter::data.
+struct WaitInfo {
+  Clock::time_point since;  // first time this locker queued
+  bool granted = false;     // set by a hand-off unlock before notify(): we own the lock
+};
+
+}  // namespace
+
+Mutex::~Mutex() {
+  const std::uint32_t s = state_.load(std::memory_order_acquire);
+  if (s & kLocked) {
+    detail::sync_misuse("Mutex", this, "destroyed while locked", owner_.load(std::memory_order_relaxed));
+  }
+  if (s & kWaiters) detail::sync_misuse("Mutex", this, "destroyed while fibers or threads wait to lock it");
+}
+
+void Mutex::check_owner() const {
+  const std::uint64_t owner = owner_.load(std::memory_order_relaxed);
+  if (owner == detail::caller_id()) return;
+  if (owner == 0) detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
+  detail::sync_misuse("Mutex", this, "unlock() by a caller that does not hold the mutex", owner);
+}
+
+bool Mutex::spin_acquire(std::uint64_t me) {
+  for (int i = 0; i < kSpinTries; ++i) {
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    if ((s & kLocked) == 0 &&
+        state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      owner_.store(me, std::memory_order_relaxed);
+      return true;
+    }
+    cpu_relax();
+  }
+  return false;
+}
+
+void Mutex::lock_slow() {
+  SPINDLE_FAULT_POINT();
+  const std::uint64_t me = detail::caller_id();
+  if (spin_acquire(me)) return;
+  WaitInfo info{Clock::now()};
+  bool woken_before = false;
+  for (;;) {
+    std::unique_lock<detail::SpinLock> lk(qlock_);
+    // A waiter passed over for too long turns on hand-off; it queues at the front
+    // (as does any waiter that was woken and lost the race: it keeps its place).
+    const bool starving = woken_before && Clock::now() - info.since > kStarvationThreshold;
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & kLocked) == 0) {
+        if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+          owner_.store(me, std::memory_order_relaxed);
+          return;
+        }
+        continue;
+      }
+      // Announce the waiter before enqueueing: an unlock that does not see kWaiters
+      // released the lock before this compare-exchange, which then sees it free.
+      const std::uint32_t want = s | kWaiters | (starving ? kHandoff : 0);
+      if (state_.compare_exchange_weak(s, want, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+    }
+    Waiter w;
+    w.object = this;
+    w.kind = "mutex";
+    w.data = &info;
+    SPINDLE_FAULT_POINT();
+    detail::park_in(lk, waiters_, w, std::nullopt, /*front=*/woken_before);
+    // The hand-off's writes (info.granted, the previous holder's critical section)
+    // happen before notify(), which happens before this fiber or thread resumes.
+    if (info.granted) {
+      owner_.store(me, std::memory_order_relaxed);
+      return;
+    }
+    woken_before = true;
+    state_.fetch_and(~kWoken, std::memory_order_relaxed);  // let the next unlock wake another
+    if (spin_acquire(me)) return;
+  }
+}
+
+void Mutex::unlock_slow(std::uint32_t s) {
+  SPINDLE_FAULT_POINT();
+  for (;;) {
+    if ((s & kHandoff) != 0 && hand_off()) return;
+    if ((s & kHandoff) != 0) {  // the queue emptied under us: release normally
+      s = state_.load(std::memory_order_relaxed);
+      continue;
+    }
+    if ((s & kWaiters) == 0 || (s & kWoken) != 0) {
+      if (state_.compare_exchange_weak(s, s & ~kLocked, std::memory_order_release, std::memory_order_relaxed)) return;
+      continue;
+    }
+    if (state_.compare_exchange_weak(s, (s & ~kLocked) | kWoken, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  // Released, and we own the kWoken token: wake the oldest waiter to compete.
+  Waiter* w;
+  {
+    std::lock_guard<detail::SpinLock> g(qlock_);
+    w = waiters_.pop_front();
+    if (waiters_.empty()) state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
+    if (w == nullptr) state_.fetch_and(~kWoken, std::memory_order_relaxed);
+  }
+  // Mutex waits have no deadline, so this notify() cannot fail and may run outside
+  // the queue lock.
+  if (w != nullptr) w->notify();
+}
+
+bool Mutex::hand_off() {
+  Waiter* w;
+  {
+    std::lock_guard<detail::SpinLock> g(qlock_);
+    w = waiters_.pop_front();
+    if (w == nullptr) {
+      state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
+      return false;
+    }
+    auto* info = static_cast<WaitInfo*>(w->data);
+    info->granted = true;
+    // Leave hand-off mode once nobody is left or this waiter did not starve.
+    if (waiters_.empty()) {
+      state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
+    } else if (Clock::now() - info->since < kStarvationThreshold) {
+      state_.fetch_and(~kHandoff, std::memory_order_relaxed);
+    }
+  }
+  // kLocked stays set: the lock passes to `w` without ever being free.
+  w->notify();
+  return true;
+}
+
+}  // namespace spindle

@@ -1,0 +1,98 @@
+// WaitList: the intrusive FIFO of parked parties behind every sync primitive.
+//
+// A node is any type with `next`, `prev` and `queued` members (Waiter has them;
+// channels use their own nodes that point to a Waiter). The list never owns its
+// nodes: each lives on the stack of the party waiting in it. Every operation must
+// run under the primitive's queue lock (a detail::SpinLock, see fibers/spin_lock.h).
+//
+// park_in() is the one waiting pattern the primitives share:
+//   under the queue lock, enqueue; wait, with the park callback releasing the lock;
+//   on a timeout, take the lock again and withdraw the node if it is still queued.
+// A notifier that can race a timeout must therefore notify *under the queue lock*:
+// the timed-out party cannot withdraw (and its Waiter cannot vanish) until the
+// notifier has let go of the lock.
+#pragma once
+
+#include <mutex>
+#include <optional>
+
+#include "spindle/fibers/spin_lock.h"
+#include "spindle/fibers/waiter.h"
+
+namespace spindle::detail {
+
+template <class Node>
+class WaitList {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  Node* front() const { return head_; }
+
+  void push_back(Node* n) {
+    n->next = nullptr;
+    n->prev = tail_;
+    if (tail_ != nullptr) tail_->next = n; else head_ = n;
+    tail_ = n;
+    n->queued = true;
+  }
+  void push_front(Node* n) {
+    n->prev = nullptr;
+    n->next = head_;
+    if (head_ != nullptr) head_->prev = n; else tail_ = n;
+    head_ = n;
+    n->queued = true;
+  }
+  // Null when empty.
+  Node* pop_front() {
+    Node* n = head_;
+    if (n != nullptr) remove(n);
+    return n;
+  }
+  void remove(Node* n) {
+    if (n->prev != nullptr) n->prev->next = n->next; else head_ = static_cast<Node*>(n->next);
+    if (n->next != nullptr) n->next->prev = n->prev; else tail_ = static_cast<Node*>(n->prev);
+    n->next = n->prev = nullptr;
+    n->queued = false;
+  }
+  // Moves every node into a detached chain (linked through `next`) and returns its
+  // head; the nodes are marked unqueued. Read `next` before notifying a node: a
+  // notified party may be gone at once.
+  Node* take_all() {
+    Node* h = head_;
+    for (Node* n = h; n != nullptr; n = static_cast<Node*>(n->next)) n->queued = false;
+    head_ = tail_ = nullptr;
+    return h;
+  }
+
+ private:
+  Node* head_ = nullptr;
+  Node* tail_ = nullptr;
+};
+
+using WaiterList = WaitList<Waiter>;
+
+// Deadline of a relative timeout, rounded up so a wait never ends early.
+template <class Rep, class Period>
+Clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
+  return Clock::now() + std::chrono::ceil<Clock::duration>(d);
+}
+
+// Enqueues `w` (locked by `lk`), waits, and returns with `lk` released. On a
+// timeout the node has been withdrawn; if a notifier had already popped it but
+// lost the race to the deadline, that notifier saw notify() fail and kept (or gave
+// to someone else) whatever it meant to hand over.
+inline WakeReason park_in(std::unique_lock<SpinLock>& lk, WaiterList& list, Waiter& w,
+                          std::optional<Clock::time_point> deadline = std::nullopt, bool front = false) {
+  if (front) list.push_front(&w); else list.push_back(&w);
+  const WakeReason r = w.wait([&lk] {
+    lk.unlock();
+    return true;
+  }, deadline);
+  if (r == WakeReason::kTimedOut) {
+    lk.lock();
+    if (w.queued) list.remove(&w);
+    lk.unlock();
+  }
+  return r;
+}
+
+}  // namespace spindle::detail
