@@ -10,6 +10,12 @@
 //   queue.push_back(&w);
 //   w.wait([&] { lock.unlock(); return true; });
 //
+// `publish` runs on the worker, off the waiting fiber's stack, and the moment it
+// makes the waiter visible the fiber may be resumed on another worker. So the
+// release must be its last touch of anything on the fiber's stack: with a
+// std::unique_lock `lk` on that stack write `lk.release()->unlock()`, never
+// `lk.unlock()` (which clears its flag after unlocking).
+//
 // The protocol that makes lost wakeups impossible: a notifier can only find a
 // Waiter after `publish` ran, and for a fiber `publish` runs only after the fiber
 // has switched off its stack. notify() and a deadline race through one

@@ -45,8 +45,10 @@ class Mailbox {
     Waiter w;
     w.data = &slot;
     taker_ = &w;
+    // release() first: once the lock is free the fiber may run elsewhere, and
+    // `lk` lives on its stack (see Waiter::wait).
     w.wait([&] {
-      lk.unlock();
+      lk.release()->unlock();
       return true;
     });
     return slot;
@@ -147,7 +149,7 @@ TEST(WaiterTest, NotifyRacingTheDeadlineEndsEachWaitOnce) {
       Waiter w;
       published = &w;
       const WakeReason r = w.wait([&] {
-        lk.unlock();
+        lk.release()->unlock();
         return true;
       }, Clock::now() + std::chrono::microseconds(i % 20));
       if (r == WakeReason::kTimedOut) {

@@ -244,6 +244,10 @@ void Scheduler::worker_main(Worker& w) {
   const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
   pthread_setname_np(pthread_self(), thread_name.c_str());
   while (Task* t = find_work(w)) {
+    // A spinning worker that found work, wherever it found it, stops counting as
+    // spinning (and, if it was the last one, wakes another to keep looking);
+    // otherwise submitters would think someone is still looking for work.
+    stop_spinning(w);
     bump(w.tasks_run);
     t->run(t);
   }

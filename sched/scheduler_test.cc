@@ -114,6 +114,39 @@ TEST(SchedulerTest, IdleWorkersParkInsteadOfSpinning) {
   EXPECT_GE(sched.stats().parks, 2u);
 }
 
+// Busy-waits `ms` and records which thread ran it.
+struct BusyTask : Task {
+  std::atomic<int>* done = nullptr;
+  std::thread::id ran_on;
+  BusyTask() {
+    run = [](Task* t) {
+      auto* self = static_cast<BusyTask*>(t);
+      self->ran_on = std::this_thread::get_id();
+      const auto until = Clock::now() + 30ms;
+      while (Clock::now() < until) {
+      }
+      self->done->fetch_add(1);
+    };
+  }
+};
+
+TEST(SchedulerTest, SecondSubmissionWakesASecondWorkerWhileTheFirstIsBusy) {
+  // Regression: a worker woken into the spinning state that found its task in the
+  // global queue kept counting as spinning, so later submissions woke nobody and
+  // the second worker slept while work waited.
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "wake-second"});
+  std::this_thread::sleep_for(20ms);  // both workers parked
+  std::atomic<int> done{0};
+  BusyTask a, b;
+  a.done = b.done = &done;
+  sched.submit(&a);
+  std::this_thread::sleep_for(5ms);  // a is running now
+  sched.submit(&b);
+  wait_for(done, 2);
+  ASSERT_EQ(done.load(), 2);
+  EXPECT_NE(a.ran_on, b.ran_on) << "b waited for a's worker instead of waking the idle one";
+}
+
 TEST(SchedulerTest, TwoSchedulersRunSideBySide) {
   Scheduler render({.workers = 1, .pinning = Pinning::kNone, .name = "render"});
   Scheduler io({.workers = 1, .pinning = Pinning::kNone, .name = "io"});
