@@ -1,0 +1,126 @@
+// CondVar: with spindle::Mutex and std::mutex, predicate and timed forms, and no
+// lost wakeup over many hand-offs between fibers and threads.
+#include "spindle/sync/cond_var.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "spindle/fibers/spawn.h"
+#include "spindle/fibers/test_sizes.h"
+#include "spindle/sched/manual_executor.h"
+#include "spindle/sched/scheduler.h"
+#include "spindle/sync/mutex.h"
+
+namespace spindle {
+namespace {
+
+using namespace std::chrono_literals;
+
+SchedulerOptions opts(std::size_t workers, const char* name) {
+  SchedulerOptions o;
+  o.workers = workers;
+  o.pinning = Pinning::kNone;
+  o.name = name;
+  return o;
+}
+
+TEST(CondVarTest, TimedWaitsTimeOut) {
+  CondVar cv;
+  Mutex m;
+  std::unique_lock<Mutex> lk(m);
+  EXPECT_EQ(cv.wait_for(lk, 2ms), std::cv_status::timeout);
+  EXPECT_TRUE(lk.owns_lock());
+  EXPECT_FALSE(cv.wait_for(lk, 2ms, [] { return false; }));
+  EXPECT_TRUE(cv.wait_until(lk, std::chrono::system_clock::now() + 1ms, [] { return true; }));
+}
+
+TEST(CondVarTest, NotifyAllWakesFibersAndThreads) {
+  Scheduler sched(opts(2, "cv"));
+  CondVar cv;
+  std::mutex m;  // any Lockable
+  bool go = false;
+  std::atomic<int> through{0};
+  std::vector<JoinHandle<void>> fibers;
+  auto body = [&] {
+    std::unique_lock<std::mutex> lk(m);
+    cv.wait(lk, [&] { return go; });
+    ++through;
+  };
+  for (int i = 0; i < 16; ++i) fibers.push_back(spawn(sched, body));
+  std::thread t(body);
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(through.load(), 0);
+  {
+    std::lock_guard<std::mutex> g(m);
+    go = true;
+  }
+  cv.notify_all();
+  for (auto& h : fibers) h.join();
+  t.join();
+  EXPECT_EQ(through.load(), 17);
+}
+
+TEST(CondVarTest, NotifyOneOnManualExecutor) {
+  ManualExecutor ex;
+  CondVar cv;
+  Mutex m;
+  int tokens = 0, served = 0;
+  std::vector<JoinHandle<void>> hs;
+  for (int i = 0; i < 3; ++i) {
+    hs.push_back(spawn(ex, [&] {
+      std::unique_lock<Mutex> lk(m);
+      cv.wait(lk, [&] { return tokens > 0; });
+      --tokens;
+      ++served;
+    }));
+  }
+  ex.run_all();
+  for (int i = 1; i <= 3; ++i) {
+    {
+      std::lock_guard<Mutex> g(m);
+      ++tokens;
+    }
+    cv.notify_one();
+    ex.run_all();
+    EXPECT_EQ(served, i);
+  }
+  for (auto& h : hs) h.join();
+}
+
+// A turn variable passed between two parties under one Mutex: each hand-off is a
+// notify that must not be lost.
+void hand_offs(int rounds, bool second_is_thread, std::size_t workers) {
+  Scheduler sched(opts(workers, "cv-pingpong"));
+  Mutex m;
+  CondVar cv;
+  int turn = 0;
+  long long moves = 0;
+  auto party = [&](int me) {
+    for (int i = 0; i < rounds; ++i) {
+      std::unique_lock<Mutex> lk(m);
+      cv.wait(lk, [&] { return turn == me; });
+      turn = 1 - me;
+      ++moves;
+      cv.notify_one();
+    }
+  };
+  auto a = spawn(sched, party, 0);
+  if (second_is_thread) {
+    party(1);
+  } else {
+    spawn(sched, party, 1).join();
+  }
+  a.join();
+  EXPECT_EQ(moves, 2LL * rounds);
+}
+
+TEST(CondVarTest, NoLostWakeupFibersOneWorker) { hand_offs(250'000 / testing_sizes::kScale, false, 1); }
+TEST(CondVarTest, NoLostWakeupFibersTwoWorkers) { hand_offs(250'000 / testing_sizes::kScale, false, 2); }
+TEST(CondVarTest, NoLostWakeupFiberAndThread) { hand_offs(100'000 / testing_sizes::kScale, true, 2); }
+
+}  // namespace
+}  // namespace spindle

@@ -1,0 +1,94 @@
+// WaitGroup: fork-join of fibers and threads, phases with 64 participants, timed
+// waits, and death on a negative counter.
+#include "spindle/sync/wait_group.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "spindle/fibers/spawn.h"
+#include "spindle/fibers/test_sizes.h"
+#include "spindle/fibers/this_fiber.h"
+#include "spindle/sched/manual_executor.h"
+#include "spindle/sched/scheduler.h"
+
+namespace spindle {
+namespace {
+
+using namespace std::chrono_literals;
+
+SchedulerOptions opts(std::size_t workers, const char* name) {
+  SchedulerOptions o;
+  o.workers = workers;
+  o.pinning = Pinning::kNone;
+  o.name = name;
+  return o;
+}
+
+TEST(WaitGroupTest, ZeroDoesNotBlock) {
+  WaitGroup wg;
+  wg.wait();
+  EXPECT_TRUE(wg.wait_for(0ms));
+}
+
+TEST(WaitGroupTest, TimesOutWhileWorkRemains) {
+  WaitGroup wg;
+  wg.add(1);
+  EXPECT_FALSE(wg.wait_for(2ms));
+  wg.done();
+  EXPECT_TRUE(wg.wait_for(2ms));
+}
+
+TEST(WaitGroupTest, ManualExecutorForkJoin) {
+  ManualExecutor ex;
+  WaitGroup wg;
+  int done = 0;
+  wg.add(5);
+  auto joiner = spawn(ex, [&] {
+    wg.wait();
+    return done;
+  });
+  for (int i = 0; i < 5; ++i) spawn(ex, [&] { ++done; wg.done(); }).detach();
+  ex.run_all();
+  EXPECT_EQ(joiner.join(), 5);
+}
+
+TEST(WaitGroupTest, SixtyFourParticipantsOverManyPhases) {
+  // Each phase: 56 fibers and 8 threads do work; fiber and thread waiters check all
+  // of it is visible once wait() returns.
+  const int kPhases = 200 / testing_sizes::kScale;
+  Scheduler sched(opts(2, "wg"));
+  for (int phase = 0; phase < kPhases; ++phase) {
+    WaitGroup wg;
+    std::atomic<int> work{0};
+    wg.add(64);
+    for (int i = 0; i < 56; ++i) spawn(sched, [&] { ++work; wg.done(); }).detach();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i) threads.emplace_back([&] { ++work; wg.done(); });
+    auto fiber_waiter = spawn(sched, [&] {
+      wg.wait();
+      return work.load();
+    });
+    wg.wait();
+    EXPECT_EQ(work.load(), 64);
+    EXPECT_EQ(fiber_waiter.join(), 64);
+    for (auto& t : threads) t.join();
+  }
+}
+
+TEST(WaitGroupDeathTest, NegativeCounterDies) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        WaitGroup wg;
+        wg.add(1);
+        wg.done();
+        wg.done();
+      },
+      "WaitGroup 0x[0-9a-f]+: negative counter");
+}
+
+}  // namespace
+}  // namespace spindle
