@@ -7,16 +7,22 @@
 
 namespace spindle::detail {
 void yield_thread() { std::this_thread::yield(); }
+
+Clock::time_point now() {
+  if (Fiber* f = current_fiber()) return f->executor()->now();
+  if (Executor* e = Executor::current()) return e->now();
+  return Clock::now();
+}
 }  // namespace spindle::detail
 
 namespace spindle::this_fiber {
 
 void sleep_until(Clock::time_point deadline) {
   if (detail::current_fiber() == nullptr) {
-    std::this_thread::sleep_until(deadline);
+    std::this_thread::sleep_until(deadline);  // plain threads live in real time
     return;
   }
-  while (Clock::now() < deadline) {
+  while (detail::now() < deadline) {
     Waiter w;
     w.kind = "sleep";
     w.wait([] { return true; }, deadline);  // nobody notifies: the deadline ends it

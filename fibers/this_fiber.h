@@ -12,6 +12,10 @@
 
 namespace spindle::detail {
 void yield_thread();  // std::this_thread::yield(), kept out of this header
+// The clock of the calling fiber's executor (simulated under testing/simulation.h),
+// else of the executor whose thread this is, else the steady clock. Sync
+// primitives compute their deadlines with it.
+Clock::time_point now();
 }  // namespace spindle::detail
 
 namespace spindle::this_fiber {
@@ -32,7 +36,7 @@ void sleep_until(Clock::time_point deadline);
 
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  sleep_until(Clock::now() + std::chrono::ceil<Clock::duration>(d));
+  sleep_until(detail::now() + std::chrono::ceil<Clock::duration>(d));
 }
 
 // The fiber's id (unique for the life of the process), or 0 on a plain thread.

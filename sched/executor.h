@@ -46,6 +46,11 @@ class Executor {
   virtual void on_work_started() {}
   virtual void on_work_finished() noexcept {}
 
+  // The executor's clock. Real time everywhere except under simulation
+  // (testing/simulation.h), where time jumps to the next timer when nothing can run.
+  // Timed waits and sleeps measure deadlines with it (fibers: detail::now()).
+  virtual Clock::time_point now() const { return Clock::now(); }
+
   // Name for diagnostics.
   virtual const char* name() const { return "executor"; }
 
