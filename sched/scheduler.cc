@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "spindle/sched/fault_point.h"
 #include "spindle/sched/parker.h"
 #include "spindle/sched/run_queue.h"
 #include "spindle/sched/timer_heap.h"
@@ -207,6 +208,7 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
 }
 
 void Scheduler::wake_idle_worker() {
+  SPINDLE_FAULT_POINT();
   // At most one worker is woken into the spinning state at a time (Go's wakep): it
   // wakes the next one when it finds work, so wakeups ramp up with demand.
   if (idle_count_.load(std::memory_order_seq_cst) == 0) return;
@@ -289,6 +291,7 @@ Task* Scheduler::find_work(Worker& w) {
     }
 
     // Nothing found: announce idleness, re-check everything, then park.
+    SPINDLE_FAULT_POINT();
     {
       std::unique_lock<std::mutex> lk(lock_);
       if (shutdown_.load(std::memory_order_acquire) && global_.empty() && w.queue.empty()) {
@@ -314,6 +317,7 @@ Task* Scheduler::find_work(Worker& w) {
     }
     // Dekker with push_local's fence: we announced idleness (seq_cst) before
     // looking at the queues, it published its task before looking for idlers.
+    SPINDLE_FAULT_POINT();  // between announcing idleness and the re-check
     bool work_appeared = any_local_work();
     if (!work_appeared) {
       bump(w.parks);
@@ -342,6 +346,7 @@ bool Scheduler::any_local_work() const {
 }
 
 Task* Scheduler::take_global(Worker& w, bool batch) {
+  SPINDLE_FAULT_POINT();
   std::lock_guard<std::mutex> lk(lock_);
   Task* first = global_.pop_front();
   if (first == nullptr) return nullptr;
@@ -363,6 +368,7 @@ Task* Scheduler::take_global(Worker& w, bool batch) {
 }
 
 Task* Scheduler::steal(Worker& w) {
+  SPINDLE_FAULT_POINT();
   for (const auto& group : w.victim_groups) {
     // Random start and direction within the group, so thieves spread out.
     const std::size_t n = group.size();
