@@ -63,6 +63,7 @@ struct Scheduler::Worker {
   std::vector<int> victim_scratch;
   std::uint64_t rng = 0;
   std::atomic<std::uint64_t> tasks_run{0}, steals{0}, parks{0}, global_polls{0};
+  std::atomic<std::uint64_t> parked_ns{0};
   std::thread thread;
 };
 
@@ -324,7 +325,11 @@ Task* Scheduler::find_work(Worker& w) {
       const std::int64_t d = w.next_deadline.load(std::memory_order_acquire);
       std::optional<Clock::time_point> deadline;
       if (d != INT64_MAX) deadline = Clock::time_point(Clock::duration(d));
+      const auto parked_at = Clock::now();
       w.parker.park(deadline);
+      const auto slept = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - parked_at).count();
+      w.parked_ns.store(w.parked_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(slept),
+                        std::memory_order_relaxed);
     }
     std::lock_guard<std::mutex> lk(lock_);
     if (w.idle) {  // timed out, re-checked, or spurious: leave the idle list ourselves
@@ -413,6 +418,7 @@ SchedulerStats Scheduler::stats() const {
     s.steals += w->steals.load(std::memory_order_relaxed);
     s.parks += w->parks.load(std::memory_order_relaxed);
     s.global_polls += w->global_polls.load(std::memory_order_relaxed);
+    s.parked_seconds += static_cast<double>(w->parked_ns.load(std::memory_order_relaxed)) * 1e-9;
   }
   return s;
 }

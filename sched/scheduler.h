@@ -53,6 +53,7 @@ struct SchedulerStats {
   std::uint64_t steals = 0;        // successful steal operations (each takes half a queue)
   std::uint64_t parks = 0;         // times a worker went to sleep
   std::uint64_t global_polls = 0;  // tasks taken from the global queue
+  double parked_seconds = 0;       // summed over workers: time asleep with nothing to do
 };
 
 class Scheduler final : public Executor {
