@@ -256,15 +256,15 @@ class Channel {
     n.waiter = &w;
     n.exclusive = !deadline.has_value();
     q.push_back(&n);
+    // Release last; nothing on this stack is touched after it (see park_in).
     if (w.wait([&lk] {
-          lk.unlock();
+          lk.release()->unlock();
           return true;
         }, deadline) == WakeReason::kNotified) {
       return true;
     }
-    lk.lock();
+    std::lock_guard<detail::SpinLock> g(lock_);
     if (n.queued) q.remove(&n);
-    lk.unlock();
     return false;
   }
 

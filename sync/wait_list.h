@@ -82,15 +82,18 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
 // to someone else) whatever it meant to hand over.
 inline WakeReason park_in(std::unique_lock<SpinLock>& lk, WaiterList& list, Waiter& w,
                           std::optional<Clock::time_point> deadline = std::nullopt, bool front = false) {
+  SpinLock& lock = *lk.mutex();
   if (front) list.push_front(&w); else list.push_back(&w);
+  // Runs after the switch: release the lock last and touch nothing on the waiting
+  // party's stack afterwards (`lk` included: unique_lock::unlock() would write its
+  // owns flag after the release, when the waiter may already be running on).
   const WakeReason r = w.wait([&lk] {
-    lk.unlock();
+    lk.release()->unlock();
     return true;
   }, deadline);
   if (r == WakeReason::kTimedOut) {
-    lk.lock();
+    std::lock_guard<SpinLock> g(lock);
     if (w.queued) list.remove(&w);
-    lk.unlock();
   }
   return r;
 }
