@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -140,7 +141,8 @@ double cpu_seconds() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const bool kv = argc == 2 && std::string(argv[1]) == "--kv";  // for bench/compare.sh
   boost::fibers::use_scheduling_algorithm<boost::fibers::algo::round_robin>();
   spindle::Scheduler one({.workers = 1, .name = "bench-1"});
 
@@ -161,6 +163,12 @@ int main() {
   }
   const double wake_cv = condvar_wake_latency_ns(300);
 
+  if (kv) {
+    std::printf("spawn_join_spindle_ns %.1f\nspawn_join_boost_ns %.1f\n", sj_s, sj_b);
+    std::printf("yield_spindle_ns %.1f\nyield_boost_ns %.1f\n", y_s, y_b);
+    std::printf("wake_spindle_us %.2f\nwake_condvar_us %.2f\nidle_pct %.4f\n", wake_s / 1000, wake_cv / 1000, idle_pct);
+    return 0;
+  }
   std::printf("| figure | spindle | peer | ratio |\n|---|---|---|---|\n");
   std::printf("| spawn+join one empty fiber | %.0f ns | Boost.Fiber %.0f ns | %.3fx |\n", sj_s, sj_b, sj_s / sj_b);
   std::printf("| yield ping-pong, 1 worker | %.1f ns | Boost.Fiber %.1f ns | %.3fx |\n", y_s, y_b, y_s / y_b);

@@ -148,6 +148,15 @@ Result measure(const char* self, const char* impl, int workers, int runs) {
 int main(int argc, char** argv) {
   if (argc == 3) return run_one(argv[1], std::atoi(argv[2]));
   const int runs = 3;
+  if (argc == 2 && std::strcmp(argv[1], "--kv") == 0) {  // for bench/compare.sh
+    for (int workers : {1, 2}) {
+      const Result s = measure("/proc/self/exe", "spindle", workers, runs);
+      const Result b = measure("/proc/self/exe", "boost", workers, runs);
+      std::printf("skynet_%d_spindle_s %.4f\nskynet_%d_spindle_rss_mib %.1f\n", workers, s.seconds, workers, s.rss_mib);
+      std::printf("skynet_%d_boost_s %.4f\nskynet_%d_boost_rss_mib %.1f\n", workers, b.seconds, workers, b.rss_mib);
+    }
+    return 0;
+  }
   std::printf("skynet, %lld leaves, best of %d runs, each in its own process\n\n", kLeaves, runs);
   std::printf("| workers | spindle | Boost.Fiber | time ratio | spindle RSS | Boost.Fiber RSS | RSS ratio |\n");
   std::printf("|---|---|---|---|---|---|---|\n");

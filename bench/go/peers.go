@@ -1,0 +1,133 @@
+// Go peers for bench/compare.sh: the same figures as spindle's benchmarks,
+// measured with goroutines. Prints "key value" lines.
+//
+//   GOMAXPROCS=2 go run bench/go/peers.go
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+func skynet(c chan int64, num, size int64) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan int64, 10)
+	sub := size / 10
+	for i := int64(0); i < 10; i++ {
+		go skynet(rc, num+i*sub, sub)
+	}
+	var sum int64
+	for i := 0; i < 10; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func peakRSSMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func nsPer(start time.Time, ops int) float64 {
+	return float64(time.Since(start).Nanoseconds()) / float64(ops)
+}
+
+func main() {
+	procs := runtime.GOMAXPROCS(0)
+	if len(os.Args) > 1 && os.Args[1] == "skynet" {
+		start := time.Now()
+		c := make(chan int64, 1)
+		go skynet(c, 0, 1000000)
+		if sum := <-c; sum != 499999500000 {
+			fmt.Fprintln(os.Stderr, "skynet: wrong sum", sum)
+			os.Exit(1)
+		}
+		fmt.Printf("skynet_%d_s %.4f\nskynet_%d_rss_mib %.1f\n", procs, time.Since(start).Seconds(), procs, peakRSSMiB())
+		return
+	}
+	// spawn + join one goroutine at a time
+	{
+		const n = 200000
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() { wg.Done() }()
+			wg.Wait()
+		}
+		fmt.Printf("spawn_join_ns %.1f\n", nsPer(start, n))
+	}
+	// yield ping-pong (meaningful with GOMAXPROCS=1)
+	{
+		const n = 2000000
+		var wg sync.WaitGroup
+		wg.Add(1)
+		start := time.Now()
+		go func() {
+			for i := 0; i < n/2; i++ {
+				runtime.Gosched()
+			}
+			wg.Done()
+		}()
+		for i := 0; i < n/2; i++ {
+			runtime.Gosched()
+		}
+		wg.Wait()
+		fmt.Printf("yield_ns %.1f\n", nsPer(start, n))
+	}
+	// contended mutex: 4 goroutines, 1M lock/unlock in all
+	{
+		const n = 1000000
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		counter := 0
+		start := time.Now()
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				for i := 0; i < n/4; i++ {
+					mu.Lock()
+					counter++
+					mu.Unlock()
+				}
+				wg.Done()
+			}()
+		}
+		wg.Wait()
+		fmt.Printf("mutex_contended_ns %.1f\n", nsPer(start, n))
+	}
+	// unbuffered channel ping-pong, per round trip
+	{
+		const n = 500000
+		ping, pong := make(chan int), make(chan int)
+		go func() {
+			for v := range ping {
+				pong <- v
+			}
+		}()
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			ping <- i
+			<-pong
+		}
+		close(ping)
+		fmt.Printf("chan_pingpong_ns %.1f\n", nsPer(start, n))
+	}
+}
