@@ -237,7 +237,15 @@ double boost_fork_join() {
   return seconds_since(start);
 }
 
-void row(const char* name, const char* unit, double spindle_v, double boost_v, double std_v) {
+bool g_kv = false;  // --kv: "key value" lines for bench/compare.sh instead of the table
+
+void row(const char* key, const char* name, const char* unit, double spindle_v, double boost_v, double std_v) {
+  if (g_kv) {
+    std::printf("%s_spindle_%s %.2f\n%s_boost_%s %.2f\n", key, unit[0] == 'u' ? "us" : "ns", spindle_v, key,
+                unit[0] == 'u' ? "us" : "ns", boost_v);
+    if (std_v > 0) std::printf("%s_std_ns %.2f\n", key, std_v);
+    return;
+  }
   char std_cell[32] = "-", std_ratio[32] = "-";
   if (std_v > 0) {
     std::snprintf(std_cell, sizeof std_cell, "%.1f", std_v);
@@ -250,10 +258,11 @@ void row(const char* name, const char* unit, double spindle_v, double boost_v, d
 
 }  // namespace
 
-int main() {
-  std::printf("| %-34s | %-8s | %9s | %11s | %9s | %15s | %12s |\n", "benchmark", "unit", "spindle", "Boost.Fiber",
+int main(int argc, char** argv) {
+  g_kv = argc == 2 && std::string(argv[1]) == "--kv";
+  if (!g_kv) std::printf("| %-34s | %-8s | %9s | %11s | %9s | %15s | %12s |\n", "benchmark", "unit", "spindle", "Boost.Fiber",
               "std", "spindle / Boost", "spindle / std");
-  std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(36, '-').c_str(), std::string(10, '-').c_str(),
+  if (!g_kv) std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(36, '-').c_str(), std::string(10, '-').c_str(),
               std::string(11, '-').c_str(), std::string(13, '-').c_str(), std::string(11, '-').c_str(),
               std::string(17, '-').c_str(), std::string(14, '-').c_str());
   {
@@ -267,13 +276,13 @@ int main() {
       });
     });
     const double st = best_ns(kUncontended, [&] { return uncontended(stdm); });
-    row("uncontended mutex lock+unlock", "ns", s, b, st);
+    row("mutex_uncontended", "uncontended mutex lock+unlock", "ns", s, b, st);
   }
-  row("contended mutex, 4 on 2 cores, 1M", "ns/lock", best_ns(kContended, spindle_contended),
+  row("mutex_contended", "contended mutex, 4 on 2 cores, 1M", "ns/lock", best_ns(kContended, spindle_contended),
       boost_contended() * 1e9 / kContended, best_ns(kContended, std_contended));
-  row("unbuffered channel ping-pong", "ns/round", best_ns(kRounds, spindle_ping_pong),
+  row("chan_pingpong", "unbuffered channel ping-pong", "ns/round", best_ns(kRounds, spindle_ping_pong),
       best_ns(kRounds, [] { return on_fresh_thread(boost_ping_pong); }), 0);
-  row("WaitGroup fork-join of 1000 fibers", "us/round", best_ns(kForkRounds, spindle_fork_join) / 1000,
+  row("waitgroup_1000", "WaitGroup fork-join of 1000 fibers", "us/round", best_ns(kForkRounds, spindle_fork_join) / 1000,
       best_ns(kForkRounds, [] { return on_fresh_thread(boost_fork_join); }) / 1000, 0);
   return 0;
 }

@@ -70,7 +70,7 @@ class CondVar {
     if constexpr (std::is_same_v<C, Clock>) {
       return std::chrono::time_point_cast<Clock::duration>(t);
     } else {
-      return Clock::now() + std::chrono::ceil<Clock::duration>(t - C::now());
+      return detail::now() + std::chrono::ceil<Clock::duration>(t - C::now());
     }
   }
 

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "spindle/fibers/this_fiber.h"
 #include "spindle/sync/fault_point.h"
 
 namespace spindle {
@@ -57,13 +58,13 @@ void Mutex::lock_slow() {
   SPINDLE_FAULT_POINT();
   const std::uint64_t me = detail::caller_id();
   if (spin_acquire(me)) return;
-  WaitInfo info{Clock::now()};
+  WaitInfo info{detail::now()};
   bool woken_before = false;
   for (;;) {
     std::unique_lock<detail::SpinLock> lk(qlock_);
     // A waiter passed over for too long turns on hand-off; it queues at the front
     // (as does any waiter that was woken and lost the race: it keeps its place).
-    const bool starving = woken_before && Clock::now() - info.since > kStarvationThreshold;
+    const bool starving = woken_before && detail::now() - info.since > kStarvationThreshold;
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if ((s & kLocked) == 0) {
@@ -140,7 +141,7 @@ bool Mutex::hand_off() {
     // Leave hand-off mode once nobody is left or this waiter did not starve.
     if (waiters_.empty()) {
       state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
-    } else if (Clock::now() - info->since < kStarvationThreshold) {
+    } else if (detail::now() - info->since < kStarvationThreshold) {
       state_.fetch_and(~kHandoff, std::memory_order_relaxed);
     }
   }
