@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "spindle/coro/death_test.h"
+
 namespace spindle {
 namespace {
 
@@ -180,7 +182,7 @@ TEST(CoroutineTest, DeepRecursionWithinTheStackWorks) {
 }
 
 TEST(CoroutineDeathTest, GuardPageHitReportsStackOverflow) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();
   EXPECT_DEATH(
       {
         Coroutine co([] { recurse(1 << 30); }, {.stack_size = 32 * 1024, .name = "deep-diver"});
@@ -190,23 +192,23 @@ TEST(CoroutineDeathTest, GuardPageHitReportsStackOverflow) {
 }
 
 TEST(CoroutineDeathTest, OverflowOfAnUnnamedCoroutineNamesItsId) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();
   EXPECT_DEATH(
       {
         Coroutine co([] { recurse(1 << 30); });
         co.resume();
       },
-      "stack overflow in fiber #[0-9]+");
+      "stack overflow in fiber #" SPINDLE_RE_DIGITS);
 }
 
 TEST(CoroutineDeathTest, SuspendFromOutsideIsMisuse) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();
   Coroutine co([] {}, {.name = "victim"});
   EXPECT_DEATH(co.suspend(), "coroutine 'victim' .* suspend\\(\\) called from outside");
 }
 
 TEST(CoroutineDeathTest, SwallowingTheForcedUnwindIsReported) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();
   EXPECT_DEATH(
       {
         Coroutine co([] {

@@ -2,13 +2,38 @@
 // the runtime reads from thread-locals after the switch must be the new thread's.
 #include <gtest/gtest.h>
 
-#include <latch>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "spindle/coro/coroutine.h"
 
 namespace spindle {
 namespace {
+
+// A one-shot std::latch. Not std::latch itself: libstdc++ 12 builds its waits on
+// targets without a futex (mingw-w64) from a shared table of waiter slots, and
+// under wine a plain two-thread program that waits on std::latch in a loop hangs
+// every few runs once the machine is busy. A mutex and a condition variable do not.
+class Gate {
+ public:
+  void count_down() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
 
 TEST(MigrationTest, CurrentIsReReadAfterResumingOnAnotherThread) {
   constexpr int kHops = 200;
@@ -24,7 +49,7 @@ TEST(MigrationTest, CurrentIsReReadAfterResumingOnAnotherThread) {
     // Thread A resumes the migrant, then parks inside a coroutine of its own ("anchor")
     // so that A's current() is a different coroutine while B runs the migrant: a
     // stale thread-local address would make the migrant see "anchor".
-    std::latch a_parked(1), b_done(1);
+    Gate a_parked, b_done;
     std::thread a([&] {
       migrant.resume();
       Coroutine anchor([&] {

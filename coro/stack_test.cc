@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "spindle/coro/coroutine.h"
+#include "spindle/coro/death_test.h"
 #include "spindle/coro/stack_pool.h"
 
 namespace spindle {
@@ -37,10 +38,15 @@ TEST(StackTest, GuardPageIsBelowTheUsableRange) {
 }
 
 TEST(StackDeathTest, WritingTheGuardPageFaults) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();
   Stack s = Stack::allocate(16 * 1024);
   volatile char* guard = static_cast<char*>(s.bottom()) - 8;
-  EXPECT_DEATH(*guard = 1, "");
+  EXPECT_DEATH(
+      {
+        detail::end_process_on_unhandled_exception();
+        *guard = 1;
+      },
+      "");
 }
 
 TEST(StackTest, MoveTransfersOwnership) {
