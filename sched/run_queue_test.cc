@@ -13,6 +13,51 @@ struct Numbered : Task {
   int value = 0;
 };
 
+// An owner queue with two thieves stealing from it into their own queues and
+// draining them; counts how often each task is taken.
+class StealHarness {
+ public:
+  explicit StealHarness(int n) : tasks_(static_cast<std::size_t>(n)), taken_(static_cast<std::size_t>(n)) {
+    for (int i = 0; i < n; ++i) tasks_[static_cast<std::size_t>(i)].value = i;
+    for (auto& t : thieves_) t = std::thread([this] { thief_main(); });
+  }
+  RunQueue& owner() { return owner_; }
+  Task* task(int i) { return &tasks_[static_cast<std::size_t>(i)]; }
+  void take(Task* t) {
+    taken_[static_cast<std::size_t>(static_cast<Numbered*>(t)->value)].fetch_add(1);
+    total_.fetch_add(1);
+  }
+  // Owner done pushing: drains the rest, waits for the thieves, and returns how
+  // many tasks were not taken exactly once.
+  int finish() {
+    while (Task* t = owner_.pop()) take(t);
+    while (total_.load() < static_cast<int>(tasks_.size())) std::this_thread::yield();
+    done_ = true;
+    for (auto& t : thieves_) t.join();
+    int wrong = 0;
+    for (auto& c : taken_) wrong += c.load() != 1;
+    return wrong;
+  }
+
+ private:
+  void thief_main() {
+    RunQueue mine;
+    while (!done_.load()) {
+      if (Task* t = owner_.steal_into(mine)) {
+        take(t);
+        while (Task* u = mine.pop()) take(u);
+      }
+    }
+  }
+
+  std::vector<Numbered> tasks_;
+  std::vector<std::atomic<int>> taken_;
+  RunQueue owner_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> total_{0};
+  std::thread thieves_[2];
+};
+
 TEST(RunQueueTest, FifoForTheOwner) {
   RunQueue q;
   std::vector<Numbered> tasks(10);
@@ -51,46 +96,18 @@ TEST(RunQueueTest, ConcurrentOwnerAndThievesTakeEveryTaskExactlyOnce) {
   // The owner pushes and pops while two thieves steal into their own queues and
   // drain them. Every task must be taken exactly once.
   constexpr int kTasks = 200'000;
-  std::vector<Numbered> tasks(kTasks);
-  std::vector<std::atomic<int>> taken(kTasks);
-  for (int i = 0; i < kTasks; ++i) tasks[i].value = i;
-  RunQueue owner;
-  std::atomic<bool> done{false};
-  std::atomic<int> total{0};
-  auto take = [&](Task* t) {
-    taken[static_cast<Numbered*>(t)->value].fetch_add(1);
-    total.fetch_add(1);
-  };
-  auto thief_main = [&] {
-    RunQueue mine;
-    while (!done.load()) {
-      if (Task* t = owner.steal_into(mine)) {
-        take(t);
-        while (Task* u = mine.pop()) take(u);
-      }
-    }
-  };
-  std::thread t1(thief_main), t2(thief_main);
-  int next = 0;
-  while (next < kTasks) {
-    if (!owner.push(&tasks[next])) {
-      if (Task* t = owner.pop()) take(t);
+  StealHarness h(kTasks);
+  for (int next = 0; next < kTasks;) {
+    if (!h.owner().push(h.task(next))) {
+      if (Task* t = h.owner().pop()) h.take(t);
       continue;
     }
     ++next;
     if (next % 3 == 0) {
-      if (Task* t = owner.pop()) take(t);
+      if (Task* t = h.owner().pop()) h.take(t);
     }
   }
-  while (Task* t = owner.pop()) take(t);
-  while (total.load() < kTasks) std::this_thread::yield();
-  done = true;
-  t1.join();
-  t2.join();
-  int wrong = 0;
-  for (auto& c : taken) wrong += c.load() != 1;
-  EXPECT_EQ(wrong, 0);
-  EXPECT_EQ(total.load(), kTasks);
+  EXPECT_EQ(h.finish(), 0);
 }
 
 }  // namespace
@@ -118,45 +135,19 @@ TEST(RunQueueTest, FrontPushesWithConcurrentThievesLoseAndDuplicateNothing) {
   // The owner mixes front pushes, back pushes and pops, which bring the head index
   // back to values thieves have seen (the ABA case the version tag prevents).
   constexpr int kTasks = 200'000;
-  std::vector<Numbered> tasks(kTasks);
-  std::vector<std::atomic<int>> taken(kTasks);
-  for (int i = 0; i < kTasks; ++i) tasks[i].value = i;
-  RunQueue owner;
-  std::atomic<bool> done{false};
-  std::atomic<int> total{0};
-  auto take = [&](Task* t) {
-    taken[static_cast<Numbered*>(t)->value].fetch_add(1);
-    total.fetch_add(1);
-  };
-  auto thief_main = [&] {
-    RunQueue mine;
-    while (!done.load()) {
-      if (Task* t = owner.steal_into(mine)) {
-        take(t);
-        while (Task* u = mine.pop()) take(u);
-      }
-    }
-  };
-  std::thread t1(thief_main), t2(thief_main);
+  StealHarness h(kTasks);
   for (int next = 0; next < kTasks;) {
-    const bool pushed = (next % 2 == 0) ? owner.push_front(&tasks[next]) : owner.push(&tasks[next]);
+    const bool pushed = (next % 2 == 0) ? h.owner().push_front(h.task(next)) : h.owner().push(h.task(next));
     if (!pushed) {
-      if (Task* t = owner.pop()) take(t);
+      if (Task* t = h.owner().pop()) h.take(t);
       continue;
     }
     ++next;
     if (next % 2 == 0) {
-      if (Task* t = owner.pop()) take(t);
+      if (Task* t = h.owner().pop()) h.take(t);
     }
   }
-  while (Task* t = owner.pop()) take(t);
-  while (total.load() < kTasks) std::this_thread::yield();
-  done = true;
-  t1.join();
-  t2.join();
-  int wrong = 0;
-  for (auto& c : taken) wrong += c.load() != 1;
-  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(h.finish(), 0);
 }
 
 }  // namespace

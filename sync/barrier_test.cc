@@ -16,13 +16,6 @@
 namespace spindle {
 namespace {
 
-SchedulerOptions opts(std::size_t workers, const char* name) {
-  SchedulerOptions o;
-  o.workers = workers;
-  o.pinning = Pinning::kNone;
-  o.name = name;
-  return o;
-}
 
 TEST(BarrierTest, SingleParticipantNeverWaits) {
   Barrier b(1);
@@ -53,7 +46,7 @@ TEST(BarrierTest, ManualExecutorPhases) {
 void phases(std::size_t workers) {
   const int kPhases = 300 / testing_sizes::kScale;
   constexpr int kFibers = 60, kThreads = 4, kParties = kFibers + kThreads;
-  Scheduler sched(opts(workers, "barrier"));
+  Scheduler sched(testing_sizes::unpinned(workers, "barrier"));
   Barrier b(kParties);
   std::atomic<int> arrived[2] = {0, 0};
   std::atomic<int> leaders{0}, errors{0};

@@ -19,13 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-SchedulerOptions opts(std::size_t workers, const char* name) {
-  SchedulerOptions o;
-  o.workers = workers;
-  o.pinning = Pinning::kNone;
-  o.name = name;
-  return o;
-}
 
 TEST(ChannelTest, BufferedFifoAndTryOps) {
   Channel<int> ch(2);
@@ -79,7 +72,7 @@ TEST(ChannelTest, CloseDrainsThenReportsClosed) {
 }
 
 TEST(ChannelTest, CloseWakesBlockedSendersAndReceivers) {
-  Scheduler sched(opts(2, "chan-close"));
+  Scheduler sched(testing_sizes::unpinned(2, "chan-close"));
   Channel<int> full(1), empty(1);
   full.send(0);
   auto sender = spawn(sched, [&] {
@@ -102,7 +95,7 @@ TEST(ChannelTest, CloseWakesBlockedSendersAndReceivers) {
 }
 
 TEST(ChannelTest, MoveOnlyValues) {
-  Scheduler sched(opts(2, "chan-move"));
+  Scheduler sched(testing_sizes::unpinned(2, "chan-move"));
   Channel<std::unique_ptr<int>> ch;
   auto r = spawn(sched, [&] {
     int sum = 0;
@@ -122,7 +115,7 @@ TEST(ChannelTest, TimedOpsRacingTheOtherSideLoseNothing) {
   // Receivers with tiny timeouts against a steady sender: every value sent is
   // either received or still buffered, never lost to a timed-out receiver.
   const int kItems = 20'000 / testing_sizes::kScale;
-  Scheduler sched(opts(2, "chan-timed"));
+  Scheduler sched(testing_sizes::unpinned(2, "chan-timed"));
   Channel<int> ch;
   std::atomic<long long> received{0};
   auto r = spawn(sched, [&] {
@@ -150,7 +143,7 @@ TEST(ChannelTest, TimedOpsRacingTheOtherSideLoseNothing) {
 void mpmc(std::size_t workers, std::size_t capacity) {
   const int kItems = 1'000'000 / testing_sizes::kScale;
   constexpr int kProducers = 4, kConsumers = 4;
-  Scheduler sched(opts(workers, "chan-mpmc"));
+  Scheduler sched(testing_sizes::unpinned(workers, "chan-mpmc"));
   Channel<int> ch(capacity);
   std::vector<std::atomic<unsigned char>> seen(kItems);
   std::vector<std::atomic<unsigned char>> sent(kItems);

@@ -20,13 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-SchedulerOptions opts(std::size_t workers, const char* name) {
-  SchedulerOptions o;
-  o.workers = workers;
-  o.pinning = Pinning::kNone;
-  o.name = name;
-  return o;
-}
 
 TEST(CondVarTest, TimedWaitsTimeOut) {
   CondVar cv;
@@ -39,7 +32,7 @@ TEST(CondVarTest, TimedWaitsTimeOut) {
 }
 
 TEST(CondVarTest, NotifyAllWakesFibersAndThreads) {
-  Scheduler sched(opts(2, "cv"));
+  Scheduler sched(testing_sizes::unpinned(2, "cv"));
   CondVar cv;
   std::mutex m;  // any Lockable
   bool go = false;
@@ -94,7 +87,7 @@ TEST(CondVarTest, NotifyOneOnManualExecutor) {
 // A turn variable passed between two parties under one Mutex: each hand-off is a
 // notify that must not be lost.
 void hand_offs(int rounds, bool second_is_thread, std::size_t workers) {
-  Scheduler sched(opts(workers, "cv-pingpong"));
+  Scheduler sched(testing_sizes::unpinned(workers, "cv-pingpong"));
   Mutex m;
   CondVar cv;
   int turn = 0;

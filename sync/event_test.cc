@@ -19,16 +19,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-SchedulerOptions opts(std::size_t workers, const char* name) {
-  SchedulerOptions o;
-  o.workers = workers;
-  o.pinning = Pinning::kNone;
-  o.name = name;
-  return o;
-}
 
 TEST(EventTest, ManualResetReleasesEveryoneAndStaysSet) {
-  Scheduler sched(opts(2, "event"));
+  Scheduler sched(testing_sizes::unpinned(2, "event"));
   Event e;
   std::atomic<int> through{0};
   std::vector<JoinHandle<void>> fibers;
@@ -70,7 +63,7 @@ TEST(EventTest, AutoResetReleasesOneAtATime) {
 }
 
 TEST(EventTest, WaitForTimesOutOnFibersAndThreads) {
-  Scheduler sched(opts(1, "event-timeout"));
+  Scheduler sched(testing_sizes::unpinned(1, "event-timeout"));
   Event e;
   auto h = spawn(sched, [&] {
     const auto start = Clock::now();
@@ -87,7 +80,7 @@ TEST(EventTest, WaitForTimesOutOnFibersAndThreads) {
 
 // Two parties pass a turn back and forth through two auto-reset events.
 void ping_pong(int rounds, bool second_is_thread, std::size_t workers) {
-  Scheduler sched(opts(workers, "event-pingpong"));
+  Scheduler sched(testing_sizes::unpinned(workers, "event-pingpong"));
   Event to_a(Event::Mode::kAutoReset), to_b(Event::Mode::kAutoReset);
   long long a_count = 0, b_count = 0;
   auto a = spawn(sched, [&] {
@@ -121,7 +114,7 @@ TEST(EventTest, NoLostWakeupFiberToThread) { ping_pong(100'000 / testing_sizes::
 TEST(EventTest, TimedWaitsRacingSetLoseNothing) {
   // set() races timeouts; every signal is either taken by a waiter or left set.
   const int kRounds = 20'000 / testing_sizes::kScale;
-  Scheduler sched(opts(2, "event-race"));
+  Scheduler sched(testing_sizes::unpinned(2, "event-race"));
   Event e(Event::Mode::kAutoReset);
   std::atomic<int> got{0};
   auto waiter = spawn(sched, [&] {

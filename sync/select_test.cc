@@ -18,13 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-SchedulerOptions opts(std::size_t workers, const char* name) {
-  SchedulerOptions o;
-  o.workers = workers;
-  o.pinning = Pinning::kNone;
-  o.name = name;
-  return o;
-}
 
 TEST(SelectTest, ReadyCaseRuns) {
   Channel<int> a(1), b(1);
@@ -50,7 +43,7 @@ TEST(SelectTest, DefaultAndTimeout) {
 }
 
 TEST(SelectTest, BlockedSelectIsWokenByEitherChannel) {
-  Scheduler sched(opts(2, "select"));
+  Scheduler sched(testing_sizes::unpinned(2, "select"));
   Channel<int> a, b;
   auto h = spawn(sched, [&] {
     int got = 0;
@@ -110,7 +103,7 @@ TEST(SelectTest, RacingSelectsNeitherLoseNorDuplicateValues) {
   // thread), each also offering a send on a third channel drained by a plain
   // receiver, take values. Lost notifies must hand values back intact.
   const int kItems = 100'000 / testing_sizes::kScale;
-  Scheduler sched(opts(2, "select-race"));
+  Scheduler sched(testing_sizes::unpinned(2, "select-race"));
   Channel<int> a, b, side;
   std::vector<std::atomic<unsigned char>> seen(2 * kItems);
   std::atomic<int> taken{0};

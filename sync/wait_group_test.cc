@@ -19,13 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-SchedulerOptions opts(std::size_t workers, const char* name) {
-  SchedulerOptions o;
-  o.workers = workers;
-  o.pinning = Pinning::kNone;
-  o.name = name;
-  return o;
-}
 
 TEST(WaitGroupTest, ZeroDoesNotBlock) {
   WaitGroup wg;
@@ -59,7 +52,7 @@ TEST(WaitGroupTest, SixtyFourParticipantsOverManyPhases) {
   // Each phase: 56 fibers and 8 threads do work; fiber and thread waiters check all
   // of it is visible once wait() returns.
   const int kPhases = 200 / testing_sizes::kScale;
-  Scheduler sched(opts(2, "wg"));
+  Scheduler sched(testing_sizes::unpinned(2, "wg"));
   for (int phase = 0; phase < kPhases; ++phase) {
     WaitGroup wg;
     std::atomic<int> work{0};
