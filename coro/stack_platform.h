@@ -17,11 +17,17 @@ void count_stack_mapping();
 inline constexpr std::size_t kOverflowSlack = 64 * 1024;
 
 #if defined(_WIN32)
-// Bytes reserved, never committed, below a Windows stack's guard page. The system
-// raises STATUS_STACK_OVERFLOW only when the guard page sits this close to the
-// bottom of the reservation (TEB.DeallocationStack); otherwise it would treat a
-// guard-page hit as stack growth. It is also where the exception dispatcher
-// builds its frames and runs the overflow handler (coro/overflow_win32.cc).
+// Bytes reserved, never committed, below a Windows stack's guard page
+// (coro/stack_win32.cc). A guard-page hit is stack growth unless the guard page
+// lies within one page plus the thread's stack guarantee (at least two pages on
+// Win64) of the reservation's base (TEB.DeallocationStack); then it is
+// STATUS_STACK_OVERFLOW, and the exception dispatcher builds its frames and runs
+// the overflow handler (coro/overflow_win32.cc) on the pages just below the
+// faulting stack pointer, which must not reach into the lowest page. Two pages
+// meet both conditions. Checked under wine: with four, the guard page moves down
+// into the reserve and the overflow ends the process silently; one page passes
+// the tests, but whether the dispatcher's frames fit then depends on where in the
+// guard page the fault lands.
 inline constexpr std::size_t kWin32OverflowReserve = 2 * 4096;
 
 // Lowest address of `stack`'s reservation, for the TIB's DeallocationStack.

@@ -6,7 +6,10 @@
 //   | reserve (kWin32OverflowReserve) | guard page    | usable, committed RW |
 //   | MEM_RESERVE only                | RW+PAGE_GUARD |                      |
 //   ^ TEB.DeallocationStack           ^ mapping_      ^ bottom()             ^ top()
-//                                                     ^ TIB StackLimit       ^ StackBase
+//                                                     ^ TIB StackLimit       ^ ~StackBase
+//
+// (StackBase is the top of the context's frames: a Coroutine keeps its callable
+// above them.)
 //
 // While a coroutine runs, the switch (coro/arch/x86_64_win64.S) points the TIB at
 // these addresses. A touch of the guard page then makes the system clear its guard
@@ -15,6 +18,10 @@
 // the now-accessible memory, where coro/overflow_win32.cc reports it. A guard page
 // with PAGE_NOACCESS instead would leave the exception dispatcher no stack to run
 // on, and the process would vanish without a word.
+//
+// Frames larger than a page probe their pages top-down (gcc's ___chkstk_ms), so
+// the guard page is always the first inaccessible page an overflow touches.
+// Checked under wine, which follows the Windows rules for thread stacks here.
 //
 // The usable range is committed up front (commit charge, not memory: Windows
 // backs a committed page only when it is first touched).

@@ -56,7 +56,8 @@
  *
  * Between loading the new rsp and storing the new TIB fields, rsp and the TIB
  * disagree. Nothing can observe that: no exception is raised in between, and
- * Windows delivers no asynchronous user-mode callbacks into a running thread.
+ * Windows runs no user-mode code on a thread asynchronously (user APCs run only
+ * in alertable waits).
  */
 
     .text
