@@ -24,7 +24,8 @@ Stack::Stack(Stack&& other) noexcept
     : mapping_(std::exchange(other.mapping_, nullptr)),
       mapped_size_(std::exchange(other.mapped_size_, 0)),
       valgrind_id_(std::exchange(other.valgrind_id_, 0)),
-      tsan_fiber_(std::exchange(other.tsan_fiber_, nullptr)) {}
+      tsan_fiber_(std::exchange(other.tsan_fiber_, nullptr)),
+      tsan_uses_(std::exchange(other.tsan_uses_, 0)) {}
 
 Stack& Stack::operator=(Stack&& other) noexcept {
   if (this != &other) {
@@ -33,6 +34,7 @@ Stack& Stack::operator=(Stack&& other) noexcept {
     mapped_size_ = std::exchange(other.mapped_size_, 0);
     valgrind_id_ = std::exchange(other.valgrind_id_, 0);
     tsan_fiber_ = std::exchange(other.tsan_fiber_, nullptr);
+    tsan_uses_ = std::exchange(other.tsan_uses_, 0);
   }
   return *this;
 }
@@ -50,7 +52,14 @@ bool Stack::overflow_hit(const void* addr) const {
 
 void* Stack::tsan_fiber() {
 #if SPINDLE_TSAN
-  if (tsan_fiber_ == nullptr && mapping_ != nullptr) tsan_fiber_ = __tsan_create_fiber(0);
+  if (tsan_fiber_ != nullptr && ++tsan_uses_ > kTsanFiberReuse) {
+    __tsan_destroy_fiber(tsan_fiber_);  // not running: its last context has finished
+    tsan_fiber_ = nullptr;
+  }
+  if (tsan_fiber_ == nullptr && mapping_ != nullptr) {
+    tsan_fiber_ = __tsan_create_fiber(0);
+    tsan_uses_ = 0;
+  }
 #endif
   return tsan_fiber_;
 }

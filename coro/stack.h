@@ -52,8 +52,12 @@ class Stack {
 
   // TSan's fiber handle for contexts running on this stack, created on first use
   // and kept while the stack is pooled (creating one costs ~0.75 ms on GCC's
-  // libtsan). Null without TSan.
+  // libtsan). Each call is one more context on it. A context that ends by its
+  // final switch leaves its frames on TSan's shadow call stack for that fiber, so
+  // after kTsanFiberReuse contexts the handle is replaced (TSan aborts once a
+  // shadow stack reaches 65536 frames). Null without TSan.
   void* tsan_fiber();
+  static constexpr unsigned kTsanFiberReuse = 256;
 
   static std::size_t page_size();
   static std::size_t guard_size() { return page_size(); }
@@ -65,6 +69,7 @@ class Stack {
   std::size_t mapped_size_ = 0;  // guard page included
   unsigned valgrind_id_ = 0;
   void* tsan_fiber_ = nullptr;
+  unsigned tsan_uses_ = 0;
 };
 
 // Number of stack mappings made by this process so far (tests use it to prove that
