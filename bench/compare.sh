@@ -56,7 +56,9 @@ awk -v have_go="$have_go" '
     row("skynet 1M, 2 workers, peak RSS", "MiB", "skynet_2_spindle_rss_mib", "skynet_2_boost_rss_mib", "", "go_skynet_2_rss_mib")
     row("spawn+join one empty fiber", "ns", "spawn_join_spindle_ns", "spawn_join_boost_ns", "", "go_1_spawn_join_ns")
     row("yield ping-pong, 1 worker, per yield", "ns", "yield_spindle_ns", "yield_boost_ns", "", "go_1_yield_ns")
-    row("wake a parked pool from a plain thread (std: condvar wakes a thread)", "us", "wake_spindle_us", "", "wake_condvar_us", "")
+    row("wake a parked pool from a plain thread, unpinned workers (std: condvar wakes a thread)", "us",
+        "wake_spindle_us", "", "wake_condvar_us", "")
+    row("same, workers pinned to cores", "us", "wake_pinned_spindle_us", "", "wake_condvar_us", "")
     row("uncontended lock+unlock", "ns", "mutex_uncontended_spindle_ns", "mutex_uncontended_boost_ns", "mutex_uncontended_std_ns", "")
     row("contended mutex, 4 fibers on 2 workers (std: 4 threads), per lock", "ns", "mutex_contended_spindle_ns",
         "mutex_contended_boost_ns", "mutex_contended_std_ns", "go_2_mutex_contended_ns")
