@@ -34,7 +34,9 @@ struct FiberOptions {
   Executor* executor = nullptr;
   // Shown in diagnostics (stack overflow, deadlock reports); truncated to 31 chars.
   std::string_view name = {};
-  // Usable stack bytes; 0 takes coro's kDefaultStackSize.
+  // Usable stack bytes; 0 takes the executor's fiber_stack_size() (for a
+  // Scheduler, SchedulerOptions::stack_size), and if that is 0 too, coro's
+  // kDefaultStackSize.
   std::size_t stack_size = 0;
 };
 
@@ -166,7 +168,8 @@ auto spawn(const FiberOptions& options, F&& f, A&&... args) {
   using P = detail::Payload<decltype(bound), R>;
   Executor& executor = options.executor != nullptr ? *options.executor : detail::default_executor();
   executor.on_work_started();
-  detail::Fiber* fiber = detail::Fiber::acquire(options.stack_size);
+  detail::Fiber* fiber =
+      detail::Fiber::acquire(options.stack_size != 0 ? options.stack_size : executor.fiber_stack_size());
   P* payload;
   void (*destroy)(void*);
   if constexpr (sizeof(P) <= detail::Fiber::kInlinePayload && alignof(P) <= 16) {

@@ -169,6 +169,17 @@ TEST(SpawnTest, TwoSchedulersAtOnceAndSpawningAcrossThem) {
   EXPECT_EQ(h.join(), "io+render");
 }
 
+TEST(SpawnTest, StackSizeComesFromTheSchedulerUnlessTheSpawnSaysOtherwise) {
+  SchedulerOptions o = two_workers("big-stacks");
+  o.stack_size = 512 * 1024;
+  Scheduler sched(o);
+  auto stack_of_current = [] { return detail::current_fiber()->coroutine().stack().size(); };
+  EXPECT_GE(spawn(sched, stack_of_current).join(), 512u * 1024);
+  EXPECT_LT(spawn(sched, stack_of_current).join(), 600u * 1024);
+  auto small = spawn(FiberOptions{.executor = &sched, .stack_size = 32 * 1024}, stack_of_current);
+  EXPECT_LT(small.join(), 64u * 1024);
+}
+
 TEST(SpawnTest, ThreadPoolRunsFibers) {
   ThreadPool pool(2, "compute");
   auto h = spawn(pool, [] {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 namespace spindle {
@@ -50,6 +51,10 @@ class Executor {
   // (testing/simulation.h), where time jumps to the next timer when nothing can run.
   // Timed waits and sleeps measure deadlines with it (fibers: detail::now()).
   virtual Clock::time_point now() const { return Clock::now(); }
+
+  // Usable stack bytes for fibers spawned here without an explicit size; 0 means
+  // coro's kDefaultStackSize.
+  virtual std::size_t fiber_stack_size() const { return 0; }
 
   // Name for diagnostics.
   virtual const char* name() const { return "executor"; }

@@ -191,10 +191,8 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
       if (w.queue.push(task)) return;
     }
     std::lock_guard<std::mutex> lk(lock_);
-    const std::size_t n = batch.size();
     while (Task* t = batch.pop_front()) global_.push_back(t);
     global_size_.store(global_.size(), std::memory_order_relaxed);
-    (void)n;
   }
   // Only a push into an empty queue needs to look for idle workers: a worker that
   // went idle after this queue was already non-empty saw it in its final re-check.

@@ -74,6 +74,7 @@ class Scheduler final : public Executor {
   void on_work_started() override;
   void on_work_finished() noexcept override;
   const char* name() const override { return options_.name.c_str(); }
+  std::size_t fiber_stack_size() const override { return options_.stack_size; }
 
   std::size_t worker_count() const { return workers_.size(); }
   // True once the destructor has begun (new outside spawns fail).
