@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   std::vector<spindle::JoinHandle<void>> agents;
   for (int a = 0; a < flags.agents; ++a) {
     agents.push_back(spindle::spawn(spindle::FiberOptions{.executor = &sched, .name = "ai"}, [&, a] {
-      while (!quit.load(std::memory_order_relaxed)) {
+      for (;;) {
         for (int t = 0; t < 4; ++t) {
           volatile double plan = simulate_island(a * 31 + t, 200);
           (void)plan;
@@ -95,6 +95,9 @@ int main(int argc, char** argv) {
           spindle::this_fiber::yield();  // let frame jobs through
         }
         frame_end.arrive_and_wait();
+        // The main thread decides to stop *before* arriving at the last frame's
+        // barrier, so every agent reads the same answer here.
+        if (quit.load(std::memory_order_relaxed)) return;
       }
     }));
   }
@@ -105,7 +108,7 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   auto next_frame = start;
   long jobs_run = 0;
-  while (Clock::now() - start < std::chrono::duration<double>(flags.seconds)) {
+  for (bool last = false; !last;) {
     const auto frame_start = Clock::now();
     spindle::WaitGroup jobs;
     jobs.add(flags.jobs);
@@ -120,7 +123,9 @@ int main(int argc, char** argv) {
         jobs.done();
       }).detach();
     }
-    jobs.wait();                                        // blocks the main thread
+    jobs.wait();  // blocks the main thread
+    last = Clock::now() - start >= std::chrono::duration<double>(flags.seconds);
+    if (last) quit = true;  // published to the agents by the barrier below
     if (flags.agents > 0) frame_end.arrive_and_wait();  // AI is done with this frame too
     jobs_run += flags.jobs;
     frame_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - frame_start).count());
@@ -129,8 +134,6 @@ int main(int argc, char** argv) {
   }
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
-  quit = true;
-  if (flags.agents > 0) frame_end.arrive_and_wait();  // release agents from their last frame
   for (auto& a : agents) a.join();
 
   std::sort(frame_ms.begin(), frame_ms.end());

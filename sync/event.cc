@@ -19,8 +19,14 @@ bool Event::try_consume() {
          set_.compare_exchange_strong(expected, false, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
+// Lifetime: an Event may be destroyed as soon as a wait() returns. set() works
+// under lock_ and its unlock is its last touch of the Event, so a wait() that
+// succeeds takes lock_ once before returning.
 bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
-  if (try_consume()) return true;
+  if (try_consume()) {
+    std::lock_guard<detail::SpinLock> g(lock_);  // a set() may still be inside
+    return true;
+  }
   SPINDLE_FAULT_POINT();
   std::unique_lock<detail::SpinLock> lk(lock_);
   // set() changes set_ and the queue under lock_, so this check and the enqueue
@@ -29,7 +35,12 @@ bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
   Waiter w;
   w.object = this;
   w.kind = "event";
-  return detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+  const bool notified = detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+  if (notified) {  // the setter is done with *this once it lets go of lock_
+    lock_.lock();
+    lock_.unlock();
+  }
+  return notified;
 }
 
 void Event::set() {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -128,6 +129,25 @@ TEST(EventTest, TimedWaitsRacingSetLoseNothing) {
   const int leftover = e.is_set() ? 1 : 0;
   EXPECT_LE(got.load() + leftover, sets);
   EXPECT_GE(got.load() + leftover, 1);
+}
+
+}  // namespace
+}  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(EventLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
+  Scheduler sched(testing_sizes::unpinned(2, "event-lifetime"));
+  const int rounds = 20'000 / testing_sizes::kScale;
+  for (int round = 0; round < rounds; ++round) {
+    auto ev = std::make_unique<Event>();
+    Event* p = ev.get();
+    spawn(sched, [p] { p->set(); }).detach();
+    ev->wait();
+    ev.reset();  // a set() still inside would now touch freed memory (ASan)
+  }
+  SUCCEED() << rounds << " rounds";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -81,6 +82,29 @@ TEST(WaitGroupDeathTest, NegativeCounterDies) {
         wg.done();
       },
       "WaitGroup 0x[0-9a-f]+: negative counter");
+}
+
+}  // namespace
+}  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(WaitGroupLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
+  // Heap-allocated so that ASan reports any touch by a done() that is still inside
+  // add() when the waiter has already returned and deleted the WaitGroup.
+  Scheduler sched(testing_sizes::unpinned(2, "wg-lifetime"));
+  const int rounds = 20'000 / testing_sizes::kScale;
+  for (int round = 0; round < rounds; ++round) {
+    auto wg = std::make_unique<WaitGroup>();
+    WaitGroup* p = wg.get();
+    wg->add(2);
+    spawn(sched, [p] { p->done(); }).detach();
+    spawn(sched, [p] { p->done(); }).detach();
+    wg->wait();
+    wg.reset();
+  }
+  SUCCEED() << rounds << " rounds";
 }
 
 }  // namespace
