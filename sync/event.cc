@@ -24,7 +24,7 @@ bool Event::try_consume() {
 // succeeds takes lock_ once before returning.
 bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
   if (try_consume()) {
-    std::lock_guard<detail::SpinLock> g(lock_);  // a set() may still be inside
+    detail::sync_with_notifier(lock_);
     return true;
   }
   SPINDLE_FAULT_POINT();
@@ -36,10 +36,7 @@ bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
   w.object = this;
   w.kind = "event";
   const bool notified = detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
-  if (notified) {  // the setter is done with *this once it lets go of lock_
-    lock_.lock();
-    lock_.unlock();
-  }
+  if (notified) detail::sync_with_notifier(lock_);
   return notified;
 }
 

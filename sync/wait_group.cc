@@ -41,7 +41,7 @@ void WaitGroup::add(std::int64_t n) {
 
 bool WaitGroup::wait_impl(std::optional<Clock::time_point> deadline) {
   if (count_.load(std::memory_order_acquire) == 0) {
-    std::lock_guard<detail::SpinLock> g(lock_);  // a zeroing add() may still hold it
+    detail::sync_with_notifier(lock_);
     return true;
   }
   SPINDLE_FAULT_POINT();
@@ -51,10 +51,7 @@ bool WaitGroup::wait_impl(std::optional<Clock::time_point> deadline) {
   w.object = this;
   w.kind = "wait_group";
   const bool notified = detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
-  if (notified) {  // the notifier is done with *this once it lets go of lock_
-    lock_.lock();
-    lock_.unlock();
-  }
+  if (notified) detail::sync_with_notifier(lock_);
   return notified;
 }
 

@@ -71,6 +71,16 @@ class WaitList {
 
 using WaiterList = WaitList<Waiter>;
 
+// Lets a waiter return only once the notifier is done with the primitive: a
+// notifier that works under `lock` touches nothing after releasing it, so taking
+// the lock once (after seeing the condition, or after being notified) makes it safe
+// for the caller to destroy the primitive at once (a WaitGroup or Event on the
+// stack, waited on and gone).
+inline void sync_with_notifier(SpinLock& lock) {
+  lock.lock();
+  lock.unlock();
+}
+
 // Deadline of a relative timeout, rounded up so a wait never ends early.
 template <class Rep, class Period>
 Clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
