@@ -113,6 +113,25 @@ void Coroutine::resume_refused() const {
                          (state_ == State::kDone ? " has finished" : " is already running"));
 }
 
+void Coroutine::prepare_transfer(Coroutine& next) {
+  // No switch in this function: direct TLS access is safe.
+  if (detail::tls_current != this) [[unlikely]] misuse(this, "transfer_to() called from outside the coroutine");
+  if (&next == this || next.state_ == State::kDone || next.state_ == State::kRunning) [[unlikely]] {
+    next.resume_refused();
+  }
+  // `next` returns to our resumer: the saved context (and its sanitizer state) of
+  // the resume() that is waiting for us is handed over whole.
+#if SPINDLE_ASAN || SPINDLE_TSAN
+  next.caller_ = caller_;
+#else
+  next.caller_.sp = caller_.sp;  // all the switch itself reads
+#endif
+  next.resumer_ = resumer_;
+  next.state_ = State::kRunning;
+  state_ = State::kSuspended;
+  detail::tls_current = &next;
+}
+
 void Coroutine::rethrow() { std::rethrow_exception(std::exchange(exception_, nullptr)); }
 
 void Coroutine::entry(void* arg) {

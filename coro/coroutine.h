@@ -77,6 +77,16 @@ class Coroutine {
   // Returns when it is resumed again. Aborts with a message if called from outside.
   void suspend();
 
+  // Called from inside this coroutine: suspends it and continues `next` (suspended
+  // or never started) in its place on this thread, with one switch instead of a
+  // suspend() and a resume(). `next` inherits this coroutine's resumer: when `next`
+  // suspends or finishes, the resume() that started this coroutine returns (and
+  // rethrows what escaped `next`). Returns when this coroutine runs again. The
+  // fibers layer uses it to hand a worker from one fiber straight to the next.
+  // Throws std::logic_error if `next` is finished or running; aborts with a message
+  // if called from outside this coroutine.
+  void transfer_to(Coroutine& next);
+
   // Gives a finished (or never started) coroutine a new body, reusing its stack:
   // what the fibers layer does to recycle fibers. The old callable, if it never
   // ran, is destroyed first. Throws std::logic_error on a running or suspended one.
@@ -104,6 +114,8 @@ class Coroutine {
   void check_rearmable();
   static void entry(void* self);
   [[noreturn]] void resume_refused() const;
+  // transfer_to's checks and bookkeeping, out of line (the switch stays inline).
+  void prepare_transfer(Coroutine& next);
   [[noreturn]] void rethrow();
   [[noreturn]] static void misuse(const Coroutine* co, const char* what);
 
@@ -138,9 +150,18 @@ inline void Coroutine::resume() {
   caller_.tsan_fiber = nullptr;
 #endif
   detail::switch_context(&caller_, &context_);
-  // Back on the caller's stack: the coroutine suspended or finished.
+  // Back on the caller's stack: this coroutine, or one it transferred the thread
+  // to (transfer_to), suspended or finished; current_coroutine() says which.
+  Coroutine* back = detail::current_coroutine();
   detail::set_current_coroutine(resumer_);
-  if (exception_) [[unlikely]] rethrow();
+  if (back->exception_) [[unlikely]] back->rethrow();
+}
+
+inline void Coroutine::transfer_to(Coroutine& next) {
+  prepare_transfer(next);
+  detail::switch_context(&context_, &next.context_);
+  // Resumed (by resume() or another transfer_to), which set state_ to kRunning.
+  if (unwinding_) [[unlikely]] throw detail::ForcedUnwind{};
 }
 
 inline void Coroutine::suspend() {

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "spindle/fibers/waiter.h"
+#include "spindle/sched/scheduler.h"
 
 namespace spindle::detail {
 namespace {
@@ -12,8 +13,9 @@ namespace {
 thread_local Fiber* tls_fiber = nullptr;
 [[gnu::noinline]] void set_current_fiber(Fiber* f) { tls_fiber = f; }
 
-// Marks joiner_ once the fiber has finished.
-Waiter* const kJoinClosed = reinterpret_cast<Waiter*>(std::uintptr_t{1});
+// The fiber that handed this thread to the running one and whose action is still
+// to be done: set just before a hand-off, taken just after it, on one thread.
+thread_local Fiber* tls_handoff_from = nullptr;
 
 std::size_t normalized(std::size_t stack_size) {
   const std::size_t size = stack_size == 0 ? kDefaultStackSize : stack_size;
@@ -26,6 +28,8 @@ std::size_t normalized(std::size_t stack_size) {
 Fiber* current_fiber() { return tls_fiber; }
 
 void LocalSlots::clear() noexcept {
+  if (!any) return;
+  any = false;
   for (std::size_t i = 0; i < kMaxFiberLocals; ++i) {
     if (values[i] != nullptr) {
       destroy[i](values[i]);
@@ -132,9 +136,7 @@ void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*)
   payload_ = payload;
   destroy_payload_ = destroy_payload;
   exception_ = nullptr;
-  refs_.store(2, std::memory_order_relaxed);  // the running fiber + its JoinHandle
-  finished_.store(false, std::memory_order_relaxed);
-  joiner_.store(nullptr, std::memory_order_relaxed);
+  end_.store(0, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_relaxed);
   action_ = Action::kNone;
   id_ = next_unique_id();
@@ -142,6 +144,7 @@ void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*)
 }
 
 void Fiber::run_body() {
+  run_pending_handoff();  // a new fiber may start by being handed a worker
   try {
     body_(payload_);
   } catch (const ForcedUnwind&) {
@@ -152,67 +155,95 @@ void Fiber::run_body() {
   locals_.clear();  // FiberLocal values die with their fiber, on its own stack
 }
 
+[[gnu::always_inline]] inline void Fiber::after_switch() {
+  // This fiber is off its stack now: from here on other threads may resume it.
+  switch (std::exchange(action_, Action::kNone)) {
+    case Action::kNone:
+      finish();
+      break;
+    case Action::kPark:
+      if (!park_callback_(park_arg_)) executor_->submit(this, Placement::kNext);
+      break;  // this fiber may already be running elsewhere: do not touch it
+    case Action::kYield:
+      executor_->submit(this, Placement::kBack);
+      break;
+    case Action::kRunChild: {
+      Fiber* child = std::exchange(child_, nullptr);
+      Executor* ex = executor_;
+      ex->submit(this, Placement::kFront);
+      ex->submit(child, Placement::kNext);
+      break;
+    }
+    case Action::kQueueFront:
+      executor_->submit(this, Placement::kFront);
+      break;
+  }
+}
+
 void Fiber::run_task(Task* task) {
   auto* f = static_cast<Fiber*>(task);
   // Still on the executor thread before the switch: direct TLS access is safe.
   Fiber* outer = std::exchange(tls_fiber, f);  // non-null only if a fiber drives an executor loop
   f->coro_.resume();
+  // The fiber that switched back: f, or one that f (or a successor) handed the
+  // thread to.
+  Fiber* back = current_fiber();
   set_current_fiber(outer);
-  // The fiber is off its stack now: from here on other threads may resume it.
-  switch (std::exchange(f->action_, Action::kNone)) {
-    case Action::kNone:
-      f->finish();
-      break;
-    case Action::kPark:
-      if (!f->park_callback_(f->park_arg_)) f->executor_->submit(f, Placement::kNext);
-      break;  // f may already be running elsewhere: do not touch it
-    case Action::kYield:
-      f->executor_->submit(f, Placement::kBack);
-      break;
-    case Action::kRunChild: {
-      Fiber* child = std::exchange(f->child_, nullptr);
-      Executor* ex = f->executor_;
-      ex->submit(f, Placement::kFront);
-      ex->submit(child, Placement::kNext);
-      break;
-    }
-  }
+  back->after_switch();
+}
+
+[[gnu::noinline]] Fiber* Fiber::take_handoff_target() {
+  Task* t = Scheduler::take_for_handoff(executor_, &Fiber::run_task);
+  if (t == nullptr) return nullptr;
+  auto* next = static_cast<Fiber*>(t);
+  tls_handoff_from = this;
+  tls_fiber = next;
+  return next;
+}
+
+[[gnu::noinline]] bool Fiber::begin_handoff_to(Fiber* next) {
+  if (!Scheduler::may_hand_off(executor_)) return false;
+  tls_handoff_from = this;
+  tls_fiber = next;
+  return true;
+}
+
+[[gnu::noinline]] void Fiber::run_pending_handoff() {
+  if (Fiber* from = std::exchange(tls_handoff_from, nullptr)) from->after_switch();
 }
 
 void Fiber::finish() {
   Executor* executor = executor_;
-  finished_.store(true, std::memory_order_release);
-  Waiter* joiner = joiner_.exchange(kJoinClosed, std::memory_order_acq_rel);
-  if (joiner != nullptr) joiner->notify();
-  release();
+  const std::uintptr_t old = end_.fetch_or(kFinished, std::memory_order_acq_rel);
+  // Unless the handle is already gone, it may recycle this block from now on.
+  if (auto* joiner = reinterpret_cast<Waiter*>(old & ~kFlags)) joiner->notify();
+  if (old & kReleased) recycle();
   executor->on_work_finished();  // last: the executor may be waiting to shut down
 }
 
-void Fiber::park(bool (*callback)(void*), void* arg) {
-  park_callback_ = callback;
-  park_arg_ = arg;
-  action_ = Action::kPark;
-  coro_.suspend();
-}
-
-void Fiber::run_child_first(Fiber* child) {
-  child_ = child;
-  action_ = Action::kRunChild;
-  coro_.suspend();
-}
-
 bool Fiber::set_joiner(Waiter* waiter) {
-  Waiter* expected = nullptr;
-  if (joiner_.compare_exchange_strong(expected, waiter, std::memory_order_acq_rel)) return true;
-  if (expected == kJoinClosed) return false;
+  std::uintptr_t expected = 0;
+  if (end_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(waiter), std::memory_order_acq_rel)) {
+    return true;
+  }
+  if (expected & kFinished) return false;
   std::fprintf(stderr, "spindle: fiber #%llu joined from two places at once\n", static_cast<unsigned long long>(id_));
   std::abort();
 }
 
 void Fiber::release() {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Joined (or detached after it finished): the fiber side is done with the block
+  // and nobody else can reach it, so no read-modify-write is needed.
+  if (!(end_.load(std::memory_order_acquire) & kFinished) &&
+      !(end_.fetch_or(kReleased, std::memory_order_acq_rel) & kFinished)) {
+    return;  // still running: finish() recycles
+  }
+  recycle();
+}
+
+void Fiber::recycle() {
   if (payload_ != nullptr) destroy_payload_(std::exchange(payload_, nullptr));
-  if (stop_source_made_) {  // both references are gone: nobody else touches it
+  if (stop_source_made_) {  // both sides are done: nobody else touches it
     stop_source_ = std::stop_source(std::nostopstate);
     stop_source_made_ = false;
   }

@@ -7,6 +7,12 @@
 //   run_task (executor thread): resume() the coroutine; when it switches back, run
 //     the action it left behind (park callback, yield, child spawn) — only now is
 //     it safe for other threads to see the fiber, since it is off its stack.
+//   hand-off (on a Scheduler worker): a fiber about to switch away may instead
+//     switch straight to the fiber its worker would run next (Scheduler::
+//     take_for_handoff), one switch instead of two. Its action is then left for
+//     the receiving fiber, which runs it first thing after the switch
+//     (run_pending_handoff) — again only once the first fiber is off its stack.
+//     The receiver returns to the worker's loop when it switches away normally.
 //   finish: the result is stored, joiners are woken, and the control block goes
 //     back to a pool once both the fiber and its JoinHandle are done with it.
 #pragma once
@@ -38,13 +44,18 @@ struct LocalSlots {
   // by another FiberLocal must not hand out the old, differently typed value.
   std::uint64_t generation[kMaxFiberLocals] = {};
   void (*destroy[kMaxFiberLocals])(void*) = {};
+  // Whether any value may be set: most fibers use no FiberLocal, and their
+  // clear() then touches nothing else.
+  bool any = false;
   void clear() noexcept;
 };
 
 class Fiber final : public Task {
  public:
   // What run_task does once the fiber has switched away.
-  enum class Action : std::uint8_t { kNone, kPark, kYield, kRunChild };
+  // kQueueFront: after handing the worker straight to a spawned child, queue this
+  // fiber first in line behind it.
+  enum class Action : std::uint8_t { kNone, kPark, kYield, kRunChild, kQueueFront };
 
   // A control block from the calling thread's pool (or a new one) whose stack has
   // at least `stack_size` usable bytes (0: the default).
@@ -75,17 +86,33 @@ class Fiber final : public Task {
   // --- called from inside the fiber ------------------------------------------------
   // Suspends; once off its stack, `callback(arg)` runs on the executor thread. If
   // it returns false, the fiber is readied again at once (nothing to wait for).
-  void park(bool (*callback)(void*), void* arg);
+  // Inline, like yield().
+  void park(bool (*callback)(void*), void* arg) {
+    park_callback_ = callback;
+    park_arg_ = arg;
+    action_ = Action::kPark;
+    switch_away();
+  }
   // Suspends and re-queues behind the executor's queued work. Inline (like
   // Coroutine::suspend) so that the switch returns straight into the caller's
   // code instead of through returns the return-stack predictor would miss.
   void yield() {
     action_ = Action::kYield;
-    coro_.suspend();
+    switch_away();
   }
-  // Suspends so that `child` (same executor) runs right away; this fiber is queued
-  // behind it (work-first spawning).
-  void run_child_first(Fiber* child);
+  // Suspends so that `child` (same executor, never started) runs right away; this
+  // fiber is queued first in line behind it (work-first spawning).
+  void run_child_first(Fiber* child) {
+    if (begin_handoff_to(child)) {
+      action_ = Action::kQueueFront;
+      coro_.transfer_to(child->coro_);
+    } else {
+      child_ = child;
+      action_ = Action::kRunChild;
+      coro_.suspend();
+    }
+    run_pending_handoff();
+  }
 
   // --- any thread --------------------------------------------------------------------
   // Readies a parked fiber (into runnext on a worker of its executor).
@@ -94,12 +121,13 @@ class Fiber final : public Task {
   bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
   std::stop_token stop_token();
 
-  // Drops one of the two references (the running fiber's, the JoinHandle's); the
-  // last one recycles the control block on the calling thread.
+  // The JoinHandle is done with the fiber (joined or detached). Whichever of the
+  // handle and the finishing fiber comes last recycles the control block, on its
+  // own thread.
   void release();
 
   // Ending: the handle side waits for `finished` and reads the exception.
-  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  bool finished() const { return (end_.load(std::memory_order_acquire) & kFinished) != 0; }
   std::exception_ptr take_exception() { return std::exchange(exception_, nullptr); }
   // Registers a joiner. False if the fiber has already finished (no wait needed).
   bool set_joiner(Waiter* waiter);
@@ -120,9 +148,28 @@ class Fiber final : public Task {
   friend struct FiberPool;
 
   static void run_task(Task* task);
+  // Leaves this fiber's stack with action_ set: straight into the next local fiber
+  // when the worker allows a hand-off, else back to the executor's loop. Either
+  // way whoever runs next performs action_ once we are off our stack.
+  void switch_away() {
+    if (Fiber* next = take_handoff_target()) {
+      coro_.transfer_to(next->coro_);
+    } else {
+      coro_.suspend();
+    }
+    run_pending_handoff();
+  }
+  // The fiber to hand this thread to, marked as such, or null (out of line: they
+  // touch thread-locals, which must not be cached across a switch).
+  Fiber* take_handoff_target();
+  bool begin_handoff_to(Fiber* next);
+  // Runs the action of the fiber that handed this thread to the calling one.
+  static void run_pending_handoff();
+  void after_switch();
   static void on_timer(Task* task, std::uint64_t seq);
   void run_body();
   void finish();
+  void recycle();
 
   Coroutine coro_;
   Executor* executor_ = nullptr;
@@ -133,10 +180,13 @@ class Fiber final : public Task {
   // Timers still referring to this block: it is never freed while any is pending.
   std::atomic<int> timers_pending_{0};
   std::exception_ptr exception_;
-  std::atomic<int> refs_{0};
-  std::atomic<bool> finished_{false};
-  // Null: nobody joins yet; kJoinClosed: finished; else the joiner's Waiter.
-  std::atomic<Waiter*> joiner_{nullptr};
+  // How the fiber ends, in one word so that finishing costs one atomic
+  // read-modify-write: kFinished (set by the fiber), kReleased (set by the
+  // JoinHandle), and the joiner's Waiter* in the other bits (Waiters are 8-byte
+  // aligned). Release/acquire on this word publishes the result and exception to
+  // the handle, and each side's last touches to whichever side recycles.
+  static constexpr std::uintptr_t kFinished = 1, kReleased = 2, kFlags = 3;
+  std::atomic<std::uintptr_t> end_{0};
   std::atomic<bool> stop_requested_{false};
   std::mutex stop_lock_;          // guards stop_source_
   std::stop_source stop_source_{std::nostopstate};

@@ -46,6 +46,7 @@ class FiberLocal {
     }
     if (slots.values[i] == nullptr) {
       slots.values[i] = new T();
+      slots.any = true;
       slots.destroy[i] = [](void* p) { delete static_cast<T*>(p); };
       slots.generation[i] = slot_.generation;
     }

@@ -91,6 +91,20 @@ class RunQueue {
     }
   }
 
+  // Owner only: like pop(), but takes the first task only if pred(task) holds.
+  template <class Pred>
+  Task* pop_if(Pred pred) {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint32_t h = index(head);
+      const std::uint32_t t = tail_.load(std::memory_order_acquire);
+      if (h == t) return nullptr;
+      Task* task = slots_[h % kCapacity].load(std::memory_order_relaxed);
+      if (!pred(task)) return nullptr;
+      if (head_.compare_exchange_weak(head, advanced(head, 1), std::memory_order_acq_rel)) return task;
+    }
+  }
+
   // Thief: moves half of this queue (rounded up) into `dst`, which must be the
   // calling worker's own, empty queue. Returns one of the stolen tasks to run now
   // (the rest are in dst), or null if there was nothing to steal.

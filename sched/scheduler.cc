@@ -24,10 +24,14 @@ constexpr std::uint32_t kGlobalPollInterval = 61;
 // each other cannot starve the rest.
 constexpr std::uint32_t kRunnextStreakLimit = 16;
 constexpr int kStealRounds = 4;
+// Counts of outstanding work a worker takes at a time (on_work_started).
+constexpr std::int64_t kSpawnCredit = 64;
 
-thread_local void* tls_worker = nullptr;  // Scheduler::Worker* of this thread
-
-[[gnu::noinline]] void* current_worker_raw() { return tls_worker; }
+// Scheduler::Worker* of this thread. Read directly: no function in this file
+// switches fibers between two reads of it (worker_main runs tasks, but on the
+// worker's own stack, which never changes threads), so the compiler's caching of
+// the thread-local's address is always correct here.
+thread_local void* tls_worker = nullptr;
 
 // Statistics counters have one writer (their worker) and racy readers (stats()):
 // a plain load+store avoids a locked read-modify-write on every task.
@@ -52,6 +56,7 @@ struct Scheduler::Worker {
   Task* runnext = nullptr;  // owner only
   std::uint32_t tick = 0;
   std::uint32_t runnext_streak = 0;
+  std::int64_t spawn_credit = 0;  // owner only; see on_work_started
   bool spinning = false;
   bool idle = false;        // in sched->idle_; guarded by sched->lock_
   bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
@@ -126,6 +131,9 @@ Scheduler::Scheduler(SchedulerOptions options)
 
 Scheduler::~Scheduler() {
   stopping_.store(true, std::memory_order_seq_cst);
+  // Workers hand back their spawn credit when they see stopping_: wake them all so
+  // that parked ones do too.
+  for (auto& w : workers_) w->parker.unpark();
   {
     std::unique_lock<std::mutex> lk(lock_);
     while (outstanding_.load(std::memory_order_acquire) > 0) {
@@ -140,22 +148,56 @@ Scheduler::~Scheduler() {
   for (auto& w : workers_) w->thread.join();
 }
 
+// Outstanding-work accounting without a shared read-modify-write per fiber: a
+// worker takes kSpawnCredit counts of outstanding_ at a time and spends them on
+// spawns (one each); fibers finishing on it give counts back to its credit, and
+// only a surplus goes back to outstanding_. So outstanding_ = live fibers + the
+// workers' credit, never less than the live fibers. Once stopping_ is set, workers
+// hand back all their credit (on_work_finished, and find_work for idle ones), so
+// outstanding_ reaches zero exactly when the last fiber has finished.
 void Scheduler::on_work_started() {
-  if (stopping_.load(std::memory_order_acquire) && current_worker() == nullptr) {
+  if (Worker* w = current_worker()) {
+    if (w->spawn_credit == 0) {
+      outstanding_.fetch_add(kSpawnCredit, std::memory_order_relaxed);
+      w->spawn_credit = kSpawnCredit;
+    }
+    --w->spawn_credit;
+    return;
+  }
+  if (stopping_.load(std::memory_order_acquire)) {
     throw std::logic_error(std::string("spindle: spawn on Scheduler '") + name() + "' after its shutdown began");
   }
   outstanding_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Scheduler::on_work_finished() noexcept {
-  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1 && stopping_.load(std::memory_order_acquire)) {
+  Worker* w = current_worker();
+  if (w == nullptr) {
+    give_back_work(1);
+    return;
+  }
+  ++w->spawn_credit;
+  if (w->spawn_credit > 2 * kSpawnCredit) {
+    give_back_work(w->spawn_credit - kSpawnCredit);
+    w->spawn_credit = kSpawnCredit;
+  }
+  if (stopping_.load(std::memory_order_acquire)) give_back_credit(*w);
+}
+
+void Scheduler::give_back_credit(Worker& w) {
+  if (w.spawn_credit == 0) return;
+  give_back_work(std::exchange(w.spawn_credit, 0));
+}
+
+void Scheduler::give_back_work(std::int64_t n) {
+  if (outstanding_.fetch_sub(n, std::memory_order_acq_rel) == n && stopping_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lk(lock_);
     drained_.notify_all();
   }
 }
 
 Scheduler::Worker* Scheduler::current_worker() const {
-  auto* w = static_cast<Worker*>(current_worker_raw());
+  auto* w = static_cast<Worker*>(tls_worker);
   return w != nullptr && w->sched == this ? w : nullptr;
 }
 
@@ -183,16 +225,19 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
     if (task == nullptr) return;            // nobody can steal runnext: no one to wake
   }
   const bool was_empty = w.queue.empty();
+  if (was_empty && w.runnext == nullptr && nobody_would_steal()) {
+    // First or last in line, it is next in line all the same: runnext is that
+    // place, and taking a task from runnext costs no atomic read-modify-write (the
+    // ring's pop does). Only while every other worker is busy: an idle or spinning
+    // one would want to steal it. A yield ping-pong between two fibers, or a fiber
+    // spawning and joining children one at a time, thus runs without atomics.
+    w.runnext = task;
+    return;
+  }
   if (placement == Placement::kFront && w.queue.push_front(task)) {
     // queued first in line
-  } else if (!w.queue.push(task)) {
-    detail::TaskList batch;
-    while (!w.queue.take_half_for_overflow(task, batch)) {
-      if (w.queue.push(task)) return;
-    }
-    std::lock_guard<std::mutex> lk(lock_);
-    while (Task* t = batch.pop_front()) global_.push_back(t);
-    global_size_.store(global_.size(), std::memory_order_relaxed);
+  } else if (!w.queue.push(task)) [[unlikely]] {
+    overflow_to_global(w, task);
   }
   // Only a push into an empty queue needs to look for idle workers: a worker that
   // went idle after this queue was already non-empty saw it in its final re-check.
@@ -204,6 +249,21 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
       wake_idle_worker();
     }
   }
+}
+
+bool Scheduler::nobody_would_steal() const {
+  return workers_.size() == 1 ||
+         (idle_count_.load(std::memory_order_relaxed) == 0 && spinning_.load(std::memory_order_relaxed) == 0);
+}
+
+void Scheduler::overflow_to_global(Worker& w, Task* task) {
+  detail::TaskList batch;
+  while (!w.queue.take_half_for_overflow(task, batch)) {
+    if (w.queue.push(task)) return;
+  }
+  std::lock_guard<std::mutex> lk(lock_);
+  while (Task* t = batch.pop_front()) global_.push_back(t);
+  global_size_.store(global_.size(), std::memory_order_relaxed);
 }
 
 void Scheduler::wake_idle_worker() {
@@ -256,15 +316,59 @@ void Scheduler::worker_main(Worker& w) {
   tls_worker = nullptr;
 }
 
+// The hand-off path runs the same schedule as find_work (runnext within its streak
+// limit, then the local queue) minus what only the loop does; it refuses at the
+// ticks where the loop has periodic work, so a chain of hand-offs still returns
+// to the loop at least every kGlobalPollInterval tasks.
+bool Scheduler::periodic_work_due(const Worker& w, std::uint32_t tick) const {
+  return (tick % kGlobalPollInterval == 0 && global_size_.load(std::memory_order_relaxed) > 0) ||
+         (w.next_deadline.load(std::memory_order_relaxed) != INT64_MAX && (tick & 15) == 0);
+}
+
+Task* Scheduler::take_for_handoff(const Executor* executor, void (*run)(Task*)) {
+  auto* w = static_cast<Worker*>(tls_worker);
+  if (w == nullptr || w->sched != executor) return nullptr;
+  const std::uint32_t tick = w->tick + 1;
+  if (w->sched->periodic_work_due(*w, tick)) return nullptr;
+  Task* t;
+  if (w->runnext != nullptr) {
+    // At the streak limit the loop moves runnext behind queued work: leave it that.
+    if (w->runnext->run != run) return nullptr;
+    if (w->runnext_streak + 1 >= kRunnextStreakLimit && !w->queue.empty()) return nullptr;
+    t = std::exchange(w->runnext, nullptr);
+    ++w->runnext_streak;
+  } else {
+    t = w->queue.pop_if([run](Task* task) { return task->run == run; });
+    if (t == nullptr) return nullptr;
+    w->runnext_streak = 0;
+  }
+  w->tick = tick;
+  bump(w->tasks_run);
+  return t;
+}
+
+bool Scheduler::may_hand_off(const Executor* executor) {
+  auto* w = static_cast<Worker*>(tls_worker);
+  if (w == nullptr || w->sched != executor) return false;
+  const std::uint32_t tick = w->tick + 1;
+  if (w->sched->periodic_work_due(*w, tick)) return false;
+  w->tick = tick;
+  bump(w->tasks_run);
+  return true;
+}
+
 Task* Scheduler::find_work(Worker& w) {
   for (;;) {
+    if (w.spawn_credit != 0 && stopping_.load(std::memory_order_relaxed)) give_back_credit(w);
     ++w.tick;
     if (w.next_deadline.load(std::memory_order_relaxed) != INT64_MAX && (w.tick & 15) == 0) fire_timers(w);
     if (w.tick % kGlobalPollInterval == 0 && global_size_.load(std::memory_order_relaxed) > 0) {
       if (Task* t = take_global(w, false)) return t;
     }
     if (w.runnext != nullptr) {
-      if (++w.runnext_streak < kRunnextStreakLimit) return std::exchange(w.runnext, nullptr);
+      // Past the streak limit runnext yields its turn to the queue, if anything is
+      // queued there to be starved.
+      if (++w.runnext_streak < kRunnextStreakLimit || w.queue.empty()) return std::exchange(w.runnext, nullptr);
       push_local(w, std::exchange(w.runnext, nullptr), Placement::kBack);
     }
     w.runnext_streak = 0;

@@ -83,6 +83,21 @@ class Scheduler final : public Executor {
   const Topology& topology() const { return topology_; }
   SchedulerStats stats() const;
 
+  // --- the hand-off seam (fibers/fiber.h) -------------------------------------------
+  // A fiber about to switch away on one of this scheduler's workers may switch
+  // straight to the task the worker would run next, skipping the worker's loop (one
+  // context switch instead of two). Both calls take one scheduling tick on behalf
+  // of the loop and say no (null / false) when the caller is not on a worker of
+  // `executor`, or when the loop has periodic work due at this tick (timers, the
+  // global queue's fairness poll): then the fiber switches back to the loop.
+  //
+  // take_for_handoff removes and returns the next local task if its `run` is
+  // `run` (runnext first, within the runnext streak limit, then the local queue);
+  // otherwise it leaves the queues as they are.
+  static Task* take_for_handoff(const Executor* executor, void (*run)(Task*));
+  // Whether the caller may hand its worker to a task of its own choosing.
+  static bool may_hand_off(const Executor* executor);
+
   // Index of the worker running the calling code, if it is one of this scheduler's
   // workers; -1 otherwise.
   int current_worker_index() const;
@@ -103,9 +118,15 @@ class Scheduler final : public Executor {
   Task* steal(Worker& w);
   bool fire_timers(Worker& w);
   void push_local(Worker& w, Task* task, Placement placement);
+  [[gnu::noinline]] void overflow_to_global(Worker& w, Task* task);
+  // True when no other worker is idle or spinning, i.e. none would steal now.
+  bool nobody_would_steal() const;
   void wake_idle_worker();
   void stop_spinning(Worker& w);
   Worker* current_worker() const;
+  bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
+  void give_back_credit(Worker& w);
+  void give_back_work(std::int64_t n);
   bool any_local_work() const;
 
   SchedulerOptions options_;
@@ -120,7 +141,9 @@ class Scheduler final : public Executor {
   std::vector<int> idle_;            // parked workers, by index
   std::atomic<int> idle_count_{0};
   std::atomic<int> spinning_{0};     // workers looking for work without parking
-  std::atomic<std::int64_t> outstanding_{0};  // fibers spawned and not finished
+  // Fibers spawned and not finished, plus the workers' spawn credit (see
+  // on_work_started in scheduler.cc).
+  std::atomic<std::int64_t> outstanding_{0};
   std::atomic<bool> stopping_{false};  // destructor started: no new outside work
   std::atomic<bool> shutdown_{false};  // drained: workers exit
   std::condition_variable drained_;
