@@ -119,13 +119,8 @@ void Coroutine::prepare_transfer(Coroutine& next) {
   if (&next == this || next.state_ == State::kDone || next.state_ == State::kRunning) [[unlikely]] {
     next.resume_refused();
   }
-  // `next` returns to our resumer: the saved context (and its sanitizer state) of
-  // the resume() that is waiting for us is handed over whole.
-#if SPINDLE_ASAN || SPINDLE_TSAN
+  // `next` returns to our resumer: the resume() that is waiting for us.
   next.caller_ = caller_;
-#else
-  next.caller_.sp = caller_.sp;  // all the switch itself reads
-#endif
   next.resumer_ = resumer_;
   next.state_ = State::kRunning;
   state_ = State::kSuspended;
@@ -148,7 +143,7 @@ void Coroutine::entry(void* arg) {
   }
   self->destroy_(self->fn_);
   self->state_ = State::kDone;
-  detail::switch_context_final(&self->context_, &self->caller_);
+  detail::switch_context_final(&self->context_, self->caller_);
 }
 
 void Coroutine::misuse(const Coroutine* co, const char* what) {

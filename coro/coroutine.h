@@ -120,7 +120,11 @@ class Coroutine {
   [[noreturn]] static void misuse(const Coroutine* co, const char* what);
 
   detail::Context context_;  // this coroutine's saved state while suspended
-  detail::Context caller_;   // whoever called resume(), while this one runs
+  // Whoever called resume(), while this one runs: a Context in that resume()'s
+  // frame, so that a coroutine transferred to (transfer_to) inherits it by pointer
+  // and the resumer never reads memory that the next resume() of this coroutine,
+  // maybe on another thread, rewrites.
+  detail::Context* caller_ = nullptr;
   Stack stack_;
   StackPool* pool_ = nullptr;
   void* fn_ = nullptr;                  // the callable, at the top of stack_
@@ -142,18 +146,19 @@ inline void Coroutine::resume() {
   if (state_ == State::kDone || state_ == State::kRunning) [[unlikely]] resume_refused();
   if (!detail::tls_thread_ready) [[unlikely]] detail::prepare_thread();
   state_ = State::kRunning;
-  resumer_ = std::exchange(detail::tls_current, this);  // still on the calling thread
-#if SPINDLE_ASAN || SPINDLE_TSAN
-  // The caller may be another thread than last time: let the sanitizers learn its
-  // stack and fiber afresh.
-  caller_.stack_bottom = nullptr;
-  caller_.tsan_fiber = nullptr;
-#endif
-  detail::switch_context(&caller_, &context_);
+  Coroutine* const resumer = std::exchange(detail::tls_current, this);  // still on the calling thread
+  resumer_ = resumer;
+  // Fresh for every resume (the caller may be another thread than last time): the
+  // sanitizers learn its stack and fiber afresh.
+  detail::Context caller;
+  caller_ = &caller;
+  detail::switch_context(&caller, &context_);
   // Back on the caller's stack: this coroutine, or one it transferred the thread
   // to (transfer_to), suspended or finished; current_coroutine() says which.
+  // After a transfer, *this may already run on another thread: touch only `back`
+  // (which suspended to us and is ours until we publish it) and locals.
   Coroutine* back = detail::current_coroutine();
-  detail::set_current_coroutine(resumer_);
+  detail::set_current_coroutine(resumer);
   if (back->exception_) [[unlikely]] back->rethrow();
 }
 
@@ -169,7 +174,7 @@ inline void Coroutine::suspend() {
     misuse(this, "suspend() called from outside the coroutine");
   }
   state_ = State::kSuspended;
-  detail::switch_context(&context_, &caller_);
+  detail::switch_context(&context_, caller_);
   // resume() set state_ to kRunning before switching back in.
   if (unwinding_) [[unlikely]] throw detail::ForcedUnwind{};
 }

@@ -264,3 +264,109 @@ TEST(CoroutineTest, RearmReusesTheStackForANewBody) {
 
 }  // namespace
 }  // namespace spindle
+
+namespace spindle {
+namespace {
+
+// transfer_to: one switch from one coroutine into another, which inherits the
+// first one's resumer.
+TEST(CoroutineTransferTest, NextRunsInPlaceAndReturnsToTheFirstOnesResumer) {
+  std::vector<std::string> log;
+  Coroutine* a_ptr = nullptr;
+  Coroutine b([&] {
+    log.push_back("b1");
+    EXPECT_EQ(Coroutine::current()->name(), "b");
+    Coroutine::current()->transfer_to(*a_ptr);  // back into a, same resumer
+    log.push_back("b2");
+  }, {.name = "b"});
+  Coroutine a([&] {
+    log.push_back("a1");
+    Coroutine::current()->transfer_to(b);
+    log.push_back("a2");
+    EXPECT_EQ(Coroutine::current(), a_ptr);
+    Coroutine::current()->suspend();
+    log.push_back("a3");
+  }, {.name = "a"});
+  a_ptr = &a;
+  a.resume();  // a1, b1, a2: a suspends back to us
+  EXPECT_EQ(Coroutine::current(), nullptr);
+  EXPECT_EQ(log, (std::vector<std::string>{"a1", "b1", "a2"}));
+  EXPECT_FALSE(a.done());
+  EXPECT_FALSE(b.done());
+  b.resume();  // b continues after its transfer and finishes
+  EXPECT_TRUE(b.done());
+  a.resume();
+  EXPECT_TRUE(a.done());
+  EXPECT_EQ(log, (std::vector<std::string>{"a1", "b1", "a2", "b2", "a3"}));
+}
+
+TEST(CoroutineTransferTest, FinishingTargetReturnsToTheResumerAndRethrows) {
+  Coroutine b([] { throw std::runtime_error("from b"); });
+  Coroutine a([&] {
+    Coroutine::current()->transfer_to(b);
+    ADD_FAILURE() << "a must not run again in this test";
+  });
+  try {
+    a.resume();  // b finishes by throwing: a's resume() returns and rethrows it
+    FAIL() << "resume() should have rethrown b's exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "from b");
+  }
+  EXPECT_TRUE(b.done());
+  EXPECT_FALSE(a.done());  // suspended in transfer_to; destroying it unwinds it
+}
+
+TEST(CoroutineTransferTest, LongChainsAcrossManyCoroutines) {
+  // A ring of coroutines passing the thread round 1000 times by transfer alone.
+  constexpr int kRing = 8, kLaps = 1000;
+  std::vector<std::unique_ptr<Coroutine>> ring;
+  int steps = 0;
+  for (int i = 0; i < kRing; ++i) {
+    ring.push_back(std::make_unique<Coroutine>([&, i] {
+      for (int lap = 0; lap < kLaps; ++lap) {
+        ++steps;
+        if (i == kRing - 1 && lap == kLaps - 1) return;  // the last one finishes
+        Coroutine::current()->transfer_to(*ring[static_cast<std::size_t>((i + 1) % kRing)]);
+      }
+    }));
+  }
+  ring[0]->resume();
+  EXPECT_EQ(steps, kRing * kLaps);
+  EXPECT_TRUE(ring[kRing - 1]->done());
+  for (int i = 0; i < kRing - 1; ++i) {
+    ring[static_cast<std::size_t>(i)]->resume();  // finish the others
+    EXPECT_TRUE(ring[static_cast<std::size_t>(i)]->done());
+  }
+}
+
+TEST(CoroutineTransferTest, TransferToAFinishedOrRunningCoroutineThrows) {
+  Coroutine done([] {});
+  done.resume();
+  bool threw_done = false, threw_self = false;
+  Coroutine a([&] {
+    try {
+      Coroutine::current()->transfer_to(done);
+    } catch (const std::logic_error&) {
+      threw_done = true;
+    }
+    try {
+      Coroutine::current()->transfer_to(*Coroutine::current());
+    } catch (const std::logic_error&) {
+      threw_self = true;
+    }
+  });
+  a.resume();
+  EXPECT_TRUE(threw_done);
+  EXPECT_TRUE(threw_self);
+  EXPECT_TRUE(a.done());
+}
+
+TEST(CoroutineTransferDeathTest, TransferFromOutsideIsMisuse) {
+  detail::set_death_test_style();
+  Coroutine a([] {}, {.name = "outsider"});
+  Coroutine b([] {});
+  EXPECT_DEATH(a.transfer_to(b), "coroutine 'outsider' .* transfer_to\\(\\) called from outside");
+}
+
+}  // namespace
+}  // namespace spindle

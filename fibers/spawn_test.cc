@@ -123,6 +123,33 @@ TEST(SpawnTest, DetachedFibersRunToCompletion) {
   EXPECT_EQ(done.load(), 1000);
 }
 
+TEST(SpawnTest, DestructorWaitsForDetachedDescendantsSpawnedOnWorkers) {
+  // Spawns from workers are counted against the workers' spawn credit; the
+  // destructor must still wait for every one of them, and must not wait forever
+  // on credit held by a worker that went idle.
+  std::atomic<int> done{0};
+  {
+    Scheduler sched(two_workers("descendants"));
+    spawn(sched, [&] {
+      for (int i = 0; i < 300; ++i) {
+        spawn([&, i] {
+          if (i % 3 == 0) this_fiber::sleep_for(1ms);
+          spawn([&] { done++; }).detach();
+          done++;
+        }).detach();
+      }
+    }).detach();
+  }
+  EXPECT_EQ(done.load(), 600);
+  {
+    Scheduler sched(two_workers("idle-credit"));
+    spawn(sched, [] {
+      for (int i = 0; i < 10; ++i) spawn([] {}).join();
+    }).join();
+    std::this_thread::sleep_for(5ms);  // both workers park, one holding credit
+  }  // must return
+}
+
 TEST(SpawnTest, RequestStopReachesTheFiber) {
   Scheduler sched(two_workers("stop"));
   auto h = spawn(sched, [] {
