@@ -67,6 +67,7 @@ void Coroutine::prepare(std::size_t fn_size, std::size_t fn_align, std::string_v
   std::copy_n(name.data(), n, name_buf_);
   name_ = std::string_view(name_buf_, n);
   state_ = State::kCreated;
+  successor_ = nullptr;
   unwinding_ = false;
 #if SPINDLE_ASAN
   // A finished coroutine's last frames never return, so their redzones stay
@@ -142,8 +143,11 @@ void Coroutine::entry(void* arg) {
     }
   }
   self->destroy_(self->fn_);
+  Coroutine* next = std::exchange(self->successor_, nullptr);
+  if (self->exception_ || self->unwinding_) next = nullptr;
+  if (next != nullptr) self->prepare_transfer(*next);  // `next` runs in our place
   self->state_ = State::kDone;
-  detail::switch_context_final(&self->context_, self->caller_);
+  detail::switch_context_final(&self->context_, next != nullptr ? &next->context_ : self->caller_);
 }
 
 void Coroutine::misuse(const Coroutine* co, const char* what) {

@@ -87,6 +87,13 @@ class Coroutine {
   // if called from outside this coroutine.
   void transfer_to(Coroutine& next);
 
+  // Called from inside this coroutine: when its body returns, the thread goes on
+  // into `next` (suspended or never started), as transfer_to would, instead of
+  // back to the resumer; `next` inherits the resumer. An exception escaping the
+  // body cancels this: resume() returns and rethrows it as usual. The fibers layer
+  // uses it to hand a worker from a finishing fiber straight to the next one.
+  void finish_into(Coroutine& next) { successor_ = &next; }
+
   // Gives a finished (or never started) coroutine a new body, reusing its stack:
   // what the fibers layer does to recycle fibers. The old callable, if it never
   // ran, is destroyed first. Throws std::logic_error on a running or suspended one.
@@ -131,6 +138,7 @@ class Coroutine {
   void (*invoke_)(void*) = nullptr;     // calls it
   void (*destroy_)(void*) = nullptr;    // destroys it (once, after it ran or if never run)
   Coroutine* resumer_ = nullptr;        // current() of the caller, restored on return
+  Coroutine* successor_ = nullptr;      // finish_into's target, while the body runs
   std::exception_ptr exception_;        // escaped the body; rethrown by resume()
   State state_ = State::kCreated;
   bool unwinding_ = false;              // set by ~Coroutine: suspend() throws ForcedUnwind

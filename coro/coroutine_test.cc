@@ -370,3 +370,55 @@ TEST(CoroutineTransferDeathTest, TransferFromOutsideIsMisuse) {
 
 }  // namespace
 }  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(CoroutineTransferTest, FinishIntoContinuesTheSuccessorInsteadOfReturning) {
+  std::vector<std::string> log;
+  Coroutine b([&] {
+    log.push_back("b1");
+    Coroutine::current()->suspend();  // to a's resumer, which b inherited
+    log.push_back("b2");
+  });
+  Coroutine a([&] {
+    log.push_back("a");
+    Coroutine::current()->finish_into(b);
+  });
+  a.resume();  // a finishes into b; b suspends back to us
+  EXPECT_TRUE(a.done());
+  EXPECT_FALSE(b.done());
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b1"}));
+  b.resume();
+  EXPECT_TRUE(b.done());
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b1", "b2"}));
+}
+
+TEST(CoroutineTransferTest, AnExceptionCancelsFinishInto) {
+  bool b_ran = false;
+  Coroutine b([&] { b_ran = true; });
+  Coroutine a([&] {
+    Coroutine::current()->finish_into(b);
+    throw std::runtime_error("a failed");
+  });
+  EXPECT_THROW(a.resume(), std::runtime_error);
+  EXPECT_TRUE(a.done());
+  EXPECT_FALSE(b_ran);
+  b.resume();
+  EXPECT_TRUE(b_ran);
+}
+
+TEST(CoroutineTransferTest, FinishIntoAppliesToOneFinishOnly) {
+  Coroutine b([] {});
+  Coroutine a([] {});
+  a.resume();
+  a.rearm([&] { Coroutine::current()->finish_into(b); });
+  a.resume();
+  EXPECT_TRUE(b.done());  // ran in a's place
+  a.rearm([] {});
+  a.resume();  // must not go into b (finished) again
+  EXPECT_TRUE(a.done());
+}
+
+}  // namespace
+}  // namespace spindle

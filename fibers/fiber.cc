@@ -19,8 +19,8 @@ thread_local Fiber* tls_handoff_from = nullptr;
 
 std::size_t normalized(std::size_t stack_size) {
   const std::size_t size = stack_size == 0 ? kDefaultStackSize : stack_size;
-  const std::size_t page = Stack::page_size();
-  return (size + page - 1) / page * page;
+  const std::size_t page = Stack::page_size();  // a power of two
+  return (size + page - 1) & ~(page - 1);
 }
 
 }  // namespace
@@ -139,8 +139,8 @@ void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*)
   end_.store(0, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_relaxed);
   action_ = Action::kNone;
-  id_ = next_unique_id();
   coro_.rearm([this] { run_body(); }, name);
+  id_ = coro_.id();  // unique per rearm: a fiber is known by its coroutine's id
 }
 
 void Fiber::run_body() {
@@ -153,6 +153,9 @@ void Fiber::run_body() {
     exception_ = std::current_exception();
   }
   locals_.clear();  // FiberLocal values die with their fiber, on its own stack
+  // Finish by handing the worker straight to the next local fiber, which runs
+  // finish() for us (action kNone) once we are off this stack.
+  if (Fiber* next = take_handoff_target()) coro_.finish_into(next->coro_);
 }
 
 [[gnu::always_inline]] inline void Fiber::after_switch() {
