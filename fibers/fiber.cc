@@ -27,6 +27,18 @@ std::size_t normalized(std::size_t stack_size) {
 
 Fiber* current_fiber() { return tls_fiber; }
 
+std::uint64_t caller_id() noexcept {
+  if (const Fiber* f = tls_fiber) return f->id();
+  // Constant-initialised (no guard on every read); numbered on first use. No
+  // switch happens in here, so direct thread-local access is safe.
+  thread_local std::uint64_t me = 0;
+  if (me == 0) [[unlikely]] {
+    static std::atomic<std::uint64_t> next_thread{1};
+    me = kCallerIsThread | next_thread.fetch_add(1, std::memory_order_relaxed);
+  }
+  return me;
+}
+
 void LocalSlots::clear() noexcept {
   if (!any) return;
   any = false;

@@ -204,4 +204,10 @@ class Fiber final : public Task {
 // The fiber running on this thread, or null. Not inlined (see coro/current.h).
 [[gnu::noinline]] Fiber* current_fiber();
 
+// Who is calling, for ownership checks and misuse messages (sync/): the fiber's id
+// on a fiber; on a plain thread a per-thread number with kCallerIsThread set
+// (never equal to a fiber id). Nonzero. One call: it sits on sync's fast paths.
+inline constexpr std::uint64_t kCallerIsThread = std::uint64_t{1} << 63;
+[[gnu::noinline]] std::uint64_t caller_id() noexcept;
+
 }  // namespace spindle::detail

@@ -4,11 +4,12 @@
 
 #include <cstdint>
 
+#include "spindle/fibers/fiber.h"
+
 namespace spindle::detail {
 
-// A nonzero id for the caller: the fiber id on a fiber; on a plain thread a
-// per-thread number with the top bit set (never equal to a fiber id).
-std::uint64_t caller_id() noexcept;
+// caller_id() (fibers/fiber.h): a nonzero id for the caller, the fiber id on a
+// fiber and on a plain thread a per-thread number with the top bit set.
 
 // Prints "spindle: <type> <object>: <what> (<caller>)" and aborts. `holder` (a
 // caller_id, or 0) is named too when the message is about whoever holds the object.

@@ -34,9 +34,7 @@ Mutex::~Mutex() {
   if (s & kWaiters) detail::sync_misuse("Mutex", this, "destroyed while fibers or threads wait to lock it");
 }
 
-void Mutex::check_owner() const {
-  const std::uint64_t owner = owner_.load(std::memory_order_relaxed);
-  if (owner == detail::caller_id()) return;
+void Mutex::not_owner(std::uint64_t owner) const {
   if (owner == 0) detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
   detail::sync_misuse("Mutex", this, "unlock() by a caller that does not hold the mutex", owner);
 }

@@ -4,7 +4,8 @@
 //   spindle::Mutex m;
 //   { std::lock_guard<spindle::Mutex> g(m); ++shared; }
 //
-// Uncontended, lock() and unlock() are one atomic compare-exchange each. Under
+// Uncontended, lock() and unlock() are one atomic compare-exchange each (also
+// while others wait, as long as one of them has already been woken). Under
 // contention a locker spins briefly, then parks (a fiber) or blocks (a thread) in a
 // FIFO queue. Normally an unlock releases the lock and wakes the oldest waiter,
 // which then competes with newcomers (barging keeps throughput high). A waiter that
@@ -40,8 +41,11 @@ class Mutex {
 
   // Blocks the calling fiber (parked) or thread until the mutex is acquired.
   void lock() {
-    std::uint32_t s = 0;
-    if (!state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+    // Free is enough, waiters or not (barging): one compare-exchange that expects
+    // the state it saw, so that a queue of waiters does not make it fail.
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    if ((s & kLocked) != 0 ||
+        !state_.compare_exchange_strong(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
       lock_slow();
       return;
     }
@@ -64,9 +68,13 @@ class Mutex {
   void unlock() {
     check_owner();
     owner_.store(0, std::memory_order_relaxed);
-    // Release pairs with the acquire of the next lock()/try_lock().
-    std::uint32_t s = kLocked;
-    if (!state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) unlock_slow(s);
+    // Release pairs with the acquire of the next lock()/try_lock(). With waiters
+    // queued and one already woken (kWoken), there is nobody to wake: release too.
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    if ((s & (kHandoff | kWoken)) == kWoken || (s & kWaiters) == 0) {
+      if (state_.compare_exchange_strong(s, s & ~kLocked, std::memory_order_release, std::memory_order_relaxed)) return;
+    }
+    unlock_slow(s);
   }
 
   // For diagnostics and tests; racy by nature.
@@ -85,7 +93,11 @@ class Mutex {
   bool spin_acquire(std::uint64_t me);
   void unlock_slow(std::uint32_t s);
   bool hand_off();
-  void check_owner() const;
+  void check_owner() const {
+    const std::uint64_t owner = owner_.load(std::memory_order_relaxed);
+    if (owner != detail::caller_id()) [[unlikely]] not_owner(owner);
+  }
+  [[noreturn]] void not_owner(std::uint64_t owner) const;
 
   std::atomic<std::uint32_t> state_{0};
   // caller_id() of the holder, 0 when free. Only the holder writes it; used for
