@@ -11,6 +11,7 @@
 
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/test_sizes.h"
+#include "spindle/sync/lifetime_rounds.h"
 #include "spindle/sched/manual_executor.h"
 #include "spindle/sched/scheduler.h"
 
@@ -200,6 +201,42 @@ TEST(ChannelDeathTest, DestroyedWithABlockedReceiverDies) {
         delete ch;
       },
       "Channel 0x[0-9a-f]+: destroyed while fibers or threads are blocked on it");
+}
+
+}  // namespace
+}  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(ChannelLifetimeTest, MayBeDestroyedAsSoonAsRecvReturns) {
+  // Woken by a send (untimed and timed receives: their nodes are notified at
+  // different points) and by close().
+  struct Unbuffered : Channel<int> {
+    Unbuffered() : Channel<int>(0) {}
+  };
+  Scheduler sched(testing_sizes::unpinned(2, "channel-lifetime"));
+  int round = 0, values = 0;
+  testing_lifetime::run_rounds<Unbuffered>(
+      sched, 15'000 / testing_sizes::kScale,
+      [&round](Unbuffered* ch) {
+        if (round % 3 == 2) {
+          ch->close();
+        } else {
+          ch->send(7);
+        }
+      },
+      [&round, &values](std::unique_ptr<Unbuffered> ch) {
+        const int how = round % 3;
+        const std::optional<int> v = how == 1 ? ch->recv_for(std::chrono::seconds(30)) : ch->recv();
+        ch.reset();  // a send() or close() still inside would now touch freed memory (ASan)
+        values += v.has_value();
+        ++round;  // read by the waker only after the next object is published
+      });
+  int sends = 0;
+  for (int r = 0; r < round; ++r) sends += r % 3 != 2;
+  EXPECT_EQ(round, 15'000 / testing_sizes::kScale);
+  EXPECT_EQ(values, sends);
 }
 
 }  // namespace

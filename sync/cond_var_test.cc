@@ -5,12 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/test_sizes.h"
+#include "spindle/sync/lifetime_rounds.h"
+#include "spindle/fibers/this_fiber.h"
 #include "spindle/sched/manual_executor.h"
 #include "spindle/sched/scheduler.h"
 #include "spindle/sync/mutex.h"
@@ -114,6 +117,51 @@ void hand_offs(int rounds, bool second_is_thread, std::size_t workers) {
 TEST(CondVarTest, NoLostWakeupFibersOneWorker) { hand_offs(250'000 / testing_sizes::kScale, false, 1); }
 TEST(CondVarTest, NoLostWakeupFibersTwoWorkers) { hand_offs(250'000 / testing_sizes::kScale, false, 2); }
 TEST(CondVarTest, NoLostWakeupFiberAndThread) { hand_offs(100'000 / testing_sizes::kScale, true, 2); }
+
+}  // namespace
+}  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(CondVarLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
+  // A waiter that was blocked may destroy the condition variable as soon as its
+  // wait returns, even while the notify_one() that woke it is still returning (the
+  // notifier here notifies after unlocking the mutex, which is allowed).
+  struct Shared {
+    Mutex m;
+    CondVar cv;
+    bool waiting = false;  // set under m just before the wait: m is free only once it parked
+    bool ready = false;
+  };
+  Scheduler sched(testing_sizes::unpinned(2, "condvar-lifetime"));
+  int rounds = 0;
+  testing_lifetime::run_rounds<Shared>(
+      sched, 20'000 / testing_sizes::kScale,
+      [](Shared* p) {
+        for (;;) {
+          {
+            std::lock_guard<Mutex> g(p->m);
+            if (p->waiting) {
+              p->ready = true;
+              break;
+            }
+          }
+          std::this_thread::yield();
+        }
+        p->cv.notify_one();  // the waiter is blocked: only this can wake it
+      },
+      [&rounds](std::unique_ptr<Shared> s) {
+        {
+          std::unique_lock<Mutex> lk(s->m);
+          s->waiting = true;
+          s->cv.wait(lk, [&] { return s->ready; });
+        }
+        s.reset();  // a notify_one() still inside would now touch freed memory (ASan)
+        ++rounds;
+      });
+  EXPECT_EQ(rounds, 20'000 / testing_sizes::kScale);
+}
 
 }  // namespace
 }  // namespace spindle

@@ -35,18 +35,17 @@ Mutex::~Mutex() {
 }
 
 void Mutex::not_owner(std::uint64_t owner) const {
-  if (owner == 0) detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
+  if ((state_.load(std::memory_order_relaxed) & kLocked) == 0) {
+    detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
+  }
   detail::sync_misuse("Mutex", this, "unlock() by a caller that does not hold the mutex", owner);
 }
 
 bool Mutex::spin_acquire(std::uint64_t me) {
   for (int i = 0; i < kSpinTries; ++i) {
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if ((s & kLocked) == 0 &&
-        state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
-      owner_.store(me, std::memory_order_relaxed);
-      return true;
-    }
+    // Read-only until it looks free, so spinners do not steal the line from the
+    // holder with writes.
+    if ((state_.load(std::memory_order_relaxed) & kLocked) == 0 && try_acquire(me)) return true;
     cpu_relax();
   }
   return false;
@@ -63,19 +62,18 @@ void Mutex::lock_slow() {
     // A waiter passed over for too long turns on hand-off; it queues at the front
     // (as does any waiter that was woken and lost the race: it keeps its place).
     const bool starving = woken_before && detail::now() - info.since > kStarvationThreshold;
+    // Announce the waiter, atomically with seeing the mutex held: the holder's
+    // unlock then finds kWaiters. If it is free instead, take it.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
+    bool announced = false;
+    while (!announced) {
       if ((s & kLocked) == 0) {
-        if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
-          owner_.store(me, std::memory_order_relaxed);
-          return;
-        }
+        if (try_acquire(me)) return;
+        s = state_.load(std::memory_order_relaxed);
         continue;
       }
-      // Announce the waiter before enqueueing: an unlock that does not see kWaiters
-      // released the lock before this compare-exchange, which then sees it free.
       const std::uint32_t want = s | kWaiters | (starving ? kHandoff : 0);
-      if (state_.compare_exchange_weak(s, want, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+      announced = state_.compare_exchange_weak(s, want, std::memory_order_relaxed, std::memory_order_relaxed);
     }
     Waiter w;
     w.object = this;
@@ -95,24 +93,25 @@ void Mutex::lock_slow() {
   }
 }
 
-void Mutex::unlock_slow(std::uint32_t s) {
+void Mutex::unlock_slow(std::uint32_t old) {
   SPINDLE_FAULT_POINT();
-  for (;;) {
-    if ((s & kHandoff) != 0 && hand_off()) return;
-    if ((s & kHandoff) != 0) {  // the queue emptied under us: release normally
-      s = state_.load(std::memory_order_relaxed);
-      continue;
-    }
-    if ((s & kWaiters) == 0 || (s & kWoken) != 0) {
-      if (state_.compare_exchange_weak(s, s & ~kLocked, std::memory_order_release, std::memory_order_relaxed)) return;
-      continue;
-    }
-    if (state_.compare_exchange_weak(s, (s & ~kLocked) | kWoken, std::memory_order_release,
-                                     std::memory_order_relaxed)) {
-      break;
-    }
+  if ((old & kLocked) == 0) {
+    // Not locked: a second unlock by the last holder. The add above broke the
+    // state, but the program ends here anyway.
+    detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
   }
-  // Released, and we own the kWoken token: wake the oldest waiter to compete.
+  if ((old & kHandoff) != 0) {
+    // Hand-off mode: take the lock back at once (a newcomer may have won it in the
+    // moment it was free; then its unlock hands off instead) and pass it on.
+    if (!try_acquire(owner_.load(std::memory_order_relaxed))) return;
+    if (hand_off()) return;
+    // The queue emptied meanwhile: release for good.
+    old = state_.fetch_sub(kLocked, std::memory_order_release);
+    if ((old & (kWaiters | kWoken)) != kWaiters) return;
+  }
+  // Released with a waiter queued and none woken: claim the kWoken token (another
+  // unlock may race us for it) and wake the oldest waiter to compete.
+  if ((state_.fetch_or(kWoken, std::memory_order_relaxed) & kWoken) != 0) return;
   Waiter* w;
   {
     std::lock_guard<detail::SpinLock> g(qlock_);
@@ -143,7 +142,7 @@ bool Mutex::hand_off() {
       state_.fetch_and(~kHandoff, std::memory_order_relaxed);
     }
   }
-  // kLocked stays set: the lock passes to `w` without ever being free.
+  // kLocked stays set: the lock passes to `w` without being free again.
   w->notify();
   return true;
 }

@@ -4,8 +4,8 @@
 //   spindle::Mutex m;
 //   { std::lock_guard<spindle::Mutex> g(m); ++shared; }
 //
-// Uncontended, lock() and unlock() are one atomic compare-exchange each (also
-// while others wait, as long as one of them has already been woken). Under
+// lock() and unlock() are one atomic read-modify-write each while the mutex is
+// free, whether or not others wait (as long as one of them was already woken). Under
 // contention a locker spins briefly, then parks (a fiber) or blocks (a thread) in a
 // FIFO queue. Normally an unlock releases the lock and wakes the oldest waiter,
 // which then competes with newcomers (barging keeps throughput high). A waiter that
@@ -41,11 +41,10 @@ class Mutex {
 
   // Blocks the calling fiber (parked) or thread until the mutex is acquired.
   void lock() {
-    // Free is enough, waiters or not (barging): one compare-exchange that expects
-    // the state it saw, so that a queue of waiters does not make it fail.
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if ((s & kLocked) != 0 ||
-        !state_.compare_exchange_strong(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+    // One atomic bit-test-and-set: free is enough, waiters or not (barging). An
+    // RMW that needs no expected value also avoids a load before it, which costs
+    // as much again on x86.
+    if ((state_.fetch_or(kLocked, std::memory_order_acquire) & kLocked) != 0) [[unlikely]] {
       lock_slow();
       return;
     }
@@ -54,11 +53,7 @@ class Mutex {
 
   // Never blocks. May succeed while others wait (it does not queue).
   bool try_lock() {
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if ((s & kLocked) != 0 ||
-        !state_.compare_exchange_strong(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
-      return false;
-    }
+    if ((state_.fetch_or(kLocked, std::memory_order_acquire) & kLocked) != 0) return false;
     owner_.store(detail::caller_id(), std::memory_order_relaxed);
     return true;
   }
@@ -67,14 +62,12 @@ class Mutex {
   // the mutex.
   void unlock() {
     check_owner();
-    owner_.store(0, std::memory_order_relaxed);
-    // Release pairs with the acquire of the next lock()/try_lock(). With waiters
-    // queued and one already woken (kWoken), there is nobody to wake: release too.
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if ((s & (kHandoff | kWoken)) == kWoken || (s & kWaiters) == 0) {
-      if (state_.compare_exchange_strong(s, s & ~kLocked, std::memory_order_release, std::memory_order_relaxed)) return;
-    }
-    unlock_slow(s);
+    // One atomic add that clears kLocked and returns the flags. Release pairs with
+    // the acquire of the next lock()/try_lock(). Nothing more to do unless a waiter
+    // should be woken (none woken yet) or the lock should have been handed over.
+    const std::uint32_t old = state_.fetch_sub(kLocked, std::memory_order_release);
+    if ((old & (kLocked | kHandoff)) == kLocked && (old & (kWaiters | kWoken)) != kWaiters) return;
+    unlock_slow(old);
   }
 
   // For diagnostics and tests; racy by nature.
@@ -82,8 +75,9 @@ class Mutex {
 
  private:
   // State bits. Invariants: kHandoff implies kWaiters; both are changed only under
-  // qlock_ and cleared together when the queue empties. kLocked stays set across a
-  // hand-off (ownership moves without the lock ever being free).
+  // qlock_ and cleared together when the queue empties. In hand-off mode unlock()
+  // releases and at once re-takes the lock (a newcomer can win only in between)
+  // to pass it to the queue's head without it being free again.
   static constexpr std::uint32_t kLocked = 1;   // held
   static constexpr std::uint32_t kWoken = 2;    // a waiter was woken to compete: wake no other yet
   static constexpr std::uint32_t kHandoff = 4;  // starvation mode: unlock passes ownership to the head
@@ -91,7 +85,12 @@ class Mutex {
 
   void lock_slow();
   bool spin_acquire(std::uint64_t me);
-  void unlock_slow(std::uint32_t s);
+  bool try_acquire(std::uint64_t me) {
+    if ((state_.fetch_or(kLocked, std::memory_order_acquire) & kLocked) != 0) return false;
+    owner_.store(me, std::memory_order_relaxed);
+    return true;
+  }
+  void unlock_slow(std::uint32_t old);
   bool hand_off();
   void check_owner() const {
     const std::uint64_t owner = owner_.load(std::memory_order_relaxed);
@@ -100,8 +99,9 @@ class Mutex {
   [[noreturn]] void not_owner(std::uint64_t owner) const;
 
   std::atomic<std::uint32_t> state_{0};
-  // caller_id() of the holder, 0 when free. Only the holder writes it; used for
-  // misuse checks and messages.
+  // caller_id() of the holder (of the last one while free; 0 before the first
+  // lock). Only a new holder writes it, so unlock() stores nothing but the state;
+  // used for misuse checks and messages.
   std::atomic<std::uint64_t> owner_{0};
   detail::SpinLock qlock_;  // guards waiters_ and the kWaiters/kHandoff bits
   detail::WaiterList waiters_;

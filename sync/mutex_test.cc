@@ -172,3 +172,36 @@ TEST(MutexDeathTest, DestroyingALockedMutexDies) {
 
 }  // namespace
 }  // namespace spindle
+
+namespace spindle {
+namespace {
+
+// The pattern glibc once got wrong (its bug 13690): an object with a mutex and a
+// reference count, freed by whoever drops the last reference, right after its own
+// unlock. No unlock may touch the mutex once another party can have acquired it.
+TEST(MutexLifetimeTest, LastUnlockerMayDestroyIt) {
+  Scheduler sched(testing_sizes::unpinned(2, "mutex-lifetime"));
+  struct Shared {
+    Mutex m;
+    int refs = 4;
+  };
+  auto drop = [](Shared* s) {
+    bool last;
+    {
+      std::lock_guard<Mutex> g(s->m);
+      last = --s->refs == 0;
+    }
+    if (last) delete s;  // an unlock still inside would now touch freed memory (ASan)
+  };
+  std::atomic<int> deleted_by_fibers{0};
+  const int rounds = 5'000 / testing_sizes::kScale;
+  for (int round = 0; round < rounds; ++round) {
+    auto* s = new Shared;
+    for (int i = 0; i < 3; ++i) spawn(sched, [s, drop] { drop(s); }).detach();
+    drop(s);  // the plain thread holds the fourth reference
+  }
+  SUCCEED() << rounds << " rounds; ASan and the fault injector catch a late touch";
+}
+
+}  // namespace
+}  // namespace spindle

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/test_sizes.h"
+#include "spindle/sync/lifetime_rounds.h"
 #include "spindle/fibers/this_fiber.h"
 #include "spindle/sched/manual_executor.h"
 #include "spindle/sched/scheduler.h"
@@ -83,6 +85,30 @@ TEST(SemaphoreTest, LimitsConcurrencyAcrossFibersAndThreads) {
   EXPECT_LE(max_inside.load(), 3);
   EXPECT_GE(total.load(), 10 * kIters / 2);
   EXPECT_EQ(s.available(), 3);
+}
+
+}  // namespace
+}  // namespace spindle
+
+namespace spindle {
+namespace {
+
+TEST(SemaphoreLifetimeTest, MayBeDestroyedAsSoonAsAcquireReturns) {
+  // Both ways in: the permit handed to a parked acquirer, and the permit taken by
+  // the fast path while release() is still finishing (sync/lifetime_rounds.h).
+  Scheduler sched(testing_sizes::unpinned(2, "semaphore-lifetime"));
+  int round = 0;
+  testing_lifetime::run_rounds<Semaphore>(
+      sched, 20'000 / testing_sizes::kScale, [](Semaphore* s) { s->release(); },
+      [&round](std::unique_ptr<Semaphore> s) {
+        if (++round % 2 == 0) {
+          s->acquire();
+        } else {
+          while (!s->try_acquire()) this_fiber::yield();
+        }
+        s.reset();  // a release() still inside would now touch freed memory (ASan)
+      });
+  EXPECT_EQ(round, 20'000 / testing_sizes::kScale);
 }
 
 }  // namespace

@@ -11,6 +11,16 @@
 // A notifier that can race a timeout must therefore notify *under the queue lock*:
 // the timed-out party cannot withdraw (and its Waiter cannot vanish) until the
 // notifier has let go of the lock.
+//
+// Destroy-after-wait: a party whose wait returned may destroy the primitive at
+// once, even while the call that woke it is still returning. Every notifier's last
+// touch of the primitive is releasing its queue lock (what it does afterwards
+// touches only Waiters), and every primitive's destructor takes that lock first,
+// so destruction waits for the notifier to let go. Event and WaitGroup, whose
+// waits can also end on an atomic counter without the lock, take it once more
+// before returning (sync_with_notifier). Mutex wakes only after releasing its queue
+// lock, and its lock word is the last thing unlock() touches. Pinned by the
+// *LifetimeTest tests (sync/lifetime_rounds.h), under ASan with fault injection.
 #pragma once
 
 #include <mutex>
