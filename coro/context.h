@@ -21,32 +21,46 @@ namespace spindle::detail {
 using ContextEntry = void (*)(void* arg);
 
 struct Context {
+  Context()
+      : sp(nullptr), stack_bottom(nullptr), stack_size(0), asan_fake_stack(nullptr), tsan_fiber(nullptr),
+        came_from(nullptr), entry(nullptr), entry_arg(nullptr), stack_reservation(nullptr) {}  // all null
+  // For a context that only ever receives a switch's saved state (resume()'s
+  // frame, once per resume): without sanitizers nothing is read before the switch
+  // writes it, so nothing is initialised; with them, everything is.
+  struct SaveSlot {};
+  explicit Context(SaveSlot)
+#if SPINDLE_ASAN || SPINDLE_TSAN
+      : Context()
+#endif
+  {
+  }
+
   // Saved stack pointer (asm backend) or fcontext_t (Boost backend). Written only by
   // the switch that leaves this context; read only by the switch that enters it.
-  void* sp = nullptr;
+  void* sp;
 
   // Stack bounds, for ASan's fiber annotations; unknown (null) for a thread's own
   // stack until the first switch back into it reports them.
-  void* stack_bottom = nullptr;
-  std::size_t stack_size = 0;
+  void* stack_bottom;
+  std::size_t stack_size;
 
   // ASan's fake stack of this context while it is switched out.
-  void* asan_fake_stack = nullptr;
+  void* asan_fake_stack;
   // TSan's fiber handle: created with the pooled stack (creation is slow on GCC's
   // libtsan) or, for a thread's own context, taken from the thread on first switch.
-  void* tsan_fiber = nullptr;
+  void* tsan_fiber;
   // The context that last switched into this one, so that the arriving side can
   // record that context's stack bounds for ASan.
-  Context* came_from = nullptr;
+  Context* came_from;
 
   // Boost backend only: the function and argument of a context not yet started.
-  ContextEntry entry = nullptr;
-  void* entry_arg = nullptr;
+  ContextEntry entry;
+  void* entry_arg;
 
   // Win64 asm backend only, read by spindle_make_context: the lowest address of the
   // stack's reservation (guard page and the reserve below it included), which the
   // TIB's DeallocationStack names while this context runs. Null: the usable bottom.
-  void* stack_reservation = nullptr;
+  void* stack_reservation;
 };
 
 // The assembly reads these by offset.

@@ -122,6 +122,7 @@ void Coroutine::prepare_transfer(Coroutine& next) {
   }
   // `next` returns to our resumer: the resume() that is waiting for us.
   next.caller_ = caller_;
+  caller_->running = &next;
   next.resumer_ = resumer_;
   next.state_ = State::kRunning;
   state_ = State::kSuspended;
@@ -147,7 +148,7 @@ void Coroutine::entry(void* arg) {
   if (self->exception_ || self->unwinding_) next = nullptr;
   if (next != nullptr) self->prepare_transfer(*next);  // `next` runs in our place
   self->state_ = State::kDone;
-  detail::switch_context_final(&self->context_, next != nullptr ? &next->context_ : self->caller_);
+  detail::switch_context_final(&self->context_, next != nullptr ? &next->context_ : &self->caller_->context);
 }
 
 void Coroutine::misuse(const Coroutine* co, const char* what) {

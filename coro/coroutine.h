@@ -36,6 +36,17 @@ extern thread_local Coroutine* tls_current;
 extern thread_local bool tls_thread_ready;
 void prepare_thread();
 
+// What resume() keeps in its own frame while the coroutine, or the ones it hands
+// the thread to, runs: the resumer's saved context, and which coroutine holds the
+// thread (transfer_to and finish_into update it), so that resume() learns who came
+// back without a thread-local read. Coroutines reach it through caller_, by
+// pointer: the resumer never reads memory that a later resume() of the same
+// coroutine, maybe on another thread, rewrites.
+struct ResumePoint {
+  Context context{Context::SaveSlot{}};
+  Coroutine* running;
+};
+
 // Thrown out of suspend() into a coroutine whose owner destroys it unfinished, so
 // that its stack unwinds and its destructors run. Not a std::exception on purpose:
 // a `catch (...)` that swallows it is misuse, reported when detected.
@@ -127,11 +138,8 @@ class Coroutine {
   [[noreturn]] static void misuse(const Coroutine* co, const char* what);
 
   detail::Context context_;  // this coroutine's saved state while suspended
-  // Whoever called resume(), while this one runs: a Context in that resume()'s
-  // frame, so that a coroutine transferred to (transfer_to) inherits it by pointer
-  // and the resumer never reads memory that the next resume() of this coroutine,
-  // maybe on another thread, rewrites.
-  detail::Context* caller_ = nullptr;
+  // Whoever called resume(), while this one runs (inherited by transfer_to).
+  detail::ResumePoint* caller_ = nullptr;
   Stack stack_;
   StackPool* pool_ = nullptr;
   void* fn_ = nullptr;                  // the callable, at the top of stack_
@@ -158,14 +166,15 @@ inline void Coroutine::resume() {
   resumer_ = resumer;
   // Fresh for every resume (the caller may be another thread than last time): the
   // sanitizers learn its stack and fiber afresh.
-  detail::Context caller;
-  caller_ = &caller;
-  detail::switch_context(&caller, &context_);
-  // Back on the caller's stack: this coroutine, or one it transferred the thread
-  // to (transfer_to), suspended or finished; current_coroutine() says which.
-  // After a transfer, *this may already run on another thread: touch only `back`
-  // (which suspended to us and is ours until we publish it) and locals.
-  Coroutine* back = detail::current_coroutine();
+  detail::ResumePoint point;
+  point.running = this;
+  caller_ = &point;
+  detail::switch_context(&point.context, &context_);
+  // Back on the caller's stack: this coroutine, or one it handed the thread to,
+  // suspended or finished; point.running says which. After a hand-over *this may
+  // already run on another thread: touch only `back` (which suspended to us and is
+  // ours until we publish it) and locals.
+  Coroutine* back = point.running;
   detail::set_current_coroutine(resumer);
   if (back->exception_) [[unlikely]] back->rethrow();
 }
@@ -182,7 +191,7 @@ inline void Coroutine::suspend() {
     misuse(this, "suspend() called from outside the coroutine");
   }
   state_ = State::kSuspended;
-  detail::switch_context(&context_, caller_);
+  detail::switch_context(&context_, &caller_->context);
   // resume() set state_ to kRunning before switching back in.
   if (unwinding_) [[unlikely]] throw detail::ForcedUnwind{};
 }
