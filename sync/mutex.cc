@@ -18,26 +18,60 @@ inline void cpu_relax() {
 #endif
 }
 
-// Per-wait bookkeeping, reached through Waiter::data.
+// Per-wait bookkeeping, reached through Waiter::data. Guarded by the bucket's lock
+// while queued.
 struct WaitInfo {
   Clock::time_point since;  // first time this locker queued
   bool granted = false;     // set by a hand-off unlock before notify(): we own the lock
+  // Counted in the bucket's `parked`. A waker uncounts the other waiters of the
+  // same mutex while the one it woke has not run yet, so that unlocks meanwhile
+  // stay on the fast path; the woken one counts them again when it runs (and from
+  // then on is responsible: it either takes the mutex, and its unlock sees them,
+  // or parks again behind the Dekker re-check).
+  bool counted = true;
 };
+
+using detail::ParkingLot;
+
+WaitInfo& info_of(Waiter* w) { return *static_cast<WaitInfo*>(w->data); }
+
+// Under b.lock: the waiters of `address` other than the one just woken stop
+// counting (see WaitInfo::counted).
+void uncount_others(ParkingLot::Bucket& b, const void* address) {
+  for (Waiter* n = b.waiters.front(); n != nullptr; n = n->next) {
+    if (n->object == address && info_of(n).counted) {
+      info_of(n).counted = false;
+      b.parked.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+// Run by a woken waiter before anything else: counts its fellow waiters again.
+void recount(ParkingLot::Bucket& b, const void* address) {
+  std::lock_guard<detail::SpinLock> g(b.lock);
+  for (Waiter* n = b.waiters.front(); n != nullptr; n = n->next) {
+    if (n->object == address && !info_of(n).counted) {
+      info_of(n).counted = true;
+      b.parked.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
 
 }  // namespace
 
 Mutex::~Mutex() {
-  const std::uint32_t s = state_.load(std::memory_order_acquire);
-  if (s & kLocked) {
+  if (is_locked()) {
     detail::sync_misuse("Mutex", this, "destroyed while locked", owner_.load(std::memory_order_relaxed));
   }
-  if (s & kWaiters) detail::sync_misuse("Mutex", this, "destroyed while fibers or threads wait to lock it");
+  // Taking the bucket's lock also waits for an unlock that is still waking
+  // someone (it holds that lock while it touches the mutex).
+  ParkingLot::Bucket& b = ParkingLot::bucket(this);
+  std::lock_guard<detail::SpinLock> g(b.lock);
+  if (b.first(this) != nullptr) detail::sync_misuse("Mutex", this, "destroyed while fibers or threads wait to lock it");
 }
 
 void Mutex::not_owner(std::uint64_t owner) const {
-  if ((state_.load(std::memory_order_relaxed) & kLocked) == 0) {
-    detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
-  }
+  if (!is_locked()) detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
   detail::sync_misuse("Mutex", this, "unlock() by a caller that does not hold the mutex", owner);
 }
 
@@ -45,7 +79,7 @@ bool Mutex::spin_acquire(std::uint64_t me) {
   for (int i = 0; i < kSpinTries; ++i) {
     // Read-only until it looks free, so spinners do not steal the line from the
     // holder with writes.
-    if ((state_.load(std::memory_order_relaxed) & kLocked) == 0 && try_acquire(me)) return true;
+    if (locked_.load(std::memory_order_relaxed) == 0 && try_acquire(me)) return true;
     cpu_relax();
   }
   return false;
@@ -57,94 +91,88 @@ void Mutex::lock_slow() {
   if (spin_acquire(me)) return;
   WaitInfo info{detail::now()};
   bool woken_before = false;
+  ParkingLot::Bucket& b = ParkingLot::bucket(this);
   for (;;) {
-    std::unique_lock<detail::SpinLock> lk(qlock_);
+    std::unique_lock<detail::SpinLock> lk(b.lock);
+    // Announce, then re-check (the Dekker pair of unlock(): see parking_lot.h). If
+    // the mutex is still held, its holder's unlock will see `parked` and wake the
+    // oldest waiter, which needs our bucket lock: by then we are queued.
+    b.parked.fetch_add(1, std::memory_order_relaxed);
+    ParkingLot::heavy_barrier();
+    if (locked_.load(std::memory_order_relaxed) == 0) {
+      b.parked.fetch_sub(1, std::memory_order_relaxed);
+      lk.unlock();
+      if (try_acquire(me)) return;
+      continue;
+    }
     // A waiter passed over for too long turns on hand-off; it queues at the front
     // (as does any waiter that was woken and lost the race: it keeps its place).
-    const bool starving = woken_before && detail::now() - info.since > kStarvationThreshold;
-    // Announce the waiter, atomically with seeing the mutex held: the holder's
-    // unlock then finds kWaiters. If it is free instead, take it.
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    bool announced = false;
-    while (!announced) {
-      if ((s & kLocked) == 0) {
-        if (try_acquire(me)) return;
-        s = state_.load(std::memory_order_relaxed);
-        continue;
-      }
-      const std::uint32_t want = s | kWaiters | (starving ? kHandoff : 0);
-      announced = state_.compare_exchange_weak(s, want, std::memory_order_relaxed, std::memory_order_relaxed);
+    if (woken_before && detail::now() - info.since > kStarvationThreshold) {
+      handoff_.store(true, std::memory_order_relaxed);
     }
     Waiter w;
     w.object = this;
     w.kind = "mutex";
     w.data = &info;
     SPINDLE_FAULT_POINT();
-    detail::park_in(lk, waiters_, w, std::nullopt, /*front=*/woken_before);
-    // The hand-off's writes (info.granted, the previous holder's critical section)
-    // happen before notify(), which happens before this fiber or thread resumes.
+    info.counted = true;
+    detail::park_in(lk, b.waiters, w, std::nullopt, /*front=*/woken_before);
+    recount(b, this);
+    // The waker removed us (and uncounted us). A hand-off's writes
+    // (info.granted, the previous holder's critical section) happen before
+    // notify(), which happens before this fiber or thread resumes.
     if (info.granted) {
       owner_.store(me, std::memory_order_relaxed);
       return;
     }
     woken_before = true;
-    state_.fetch_and(~kWoken, std::memory_order_relaxed);  // let the next unlock wake another
     if (spin_acquire(me)) return;
   }
 }
 
-void Mutex::unlock_slow(std::uint32_t old) {
+void Mutex::wake_one(const Mutex* address) {
   SPINDLE_FAULT_POINT();
-  if ((old & kLocked) == 0) {
-    // Not locked: a second unlock by the last holder. The add above broke the
-    // state, but the program ends here anyway.
-    detail::sync_misuse("Mutex", this, "unlock() of a mutex that is not locked");
-  }
-  if ((old & kHandoff) != 0) {
-    // Hand-off mode: take the lock back at once (a newcomer may have won it in the
-    // moment it was free; then its unlock hands off instead) and pass it on.
-    if (!try_acquire(owner_.load(std::memory_order_relaxed))) return;
-    if (hand_off()) return;
-    // The queue emptied meanwhile: release for good.
-    old = state_.fetch_sub(kLocked, std::memory_order_release);
-    if ((old & (kWaiters | kWoken)) != kWaiters) return;
-  }
-  // Released with a waiter queued and none woken: claim the kWoken token (another
-  // unlock may race us for it) and wake the oldest waiter to compete.
-  if ((state_.fetch_or(kWoken, std::memory_order_relaxed) & kWoken) != 0) return;
+  ParkingLot::Bucket& b = ParkingLot::bucket(address);
   Waiter* w;
   {
-    std::lock_guard<detail::SpinLock> g(qlock_);
-    w = waiters_.pop_front();
-    if (waiters_.empty()) state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
-    if (w == nullptr) state_.fetch_and(~kWoken, std::memory_order_relaxed);
+    std::lock_guard<detail::SpinLock> g(b.lock);
+    w = b.first(address);
+    if (w == nullptr) return;  // parked on another address of this bucket; *address may be gone
+    b.waiters.remove(w);
+    if (info_of(w).counted) b.parked.fetch_sub(1, std::memory_order_relaxed);
+    uncount_others(b, address);
   }
   // Mutex waits have no deadline, so this notify() cannot fail and may run outside
-  // the queue lock.
-  if (w != nullptr) w->notify();
+  // the bucket's lock.
+  w->notify();
 }
 
-bool Mutex::hand_off() {
+void Mutex::unlock_handing_off() {
+  SPINDLE_FAULT_POINT();
+  ParkingLot::Bucket& b = ParkingLot::bucket(this);
   Waiter* w;
   {
-    std::lock_guard<detail::SpinLock> g(qlock_);
-    w = waiters_.pop_front();
+    std::lock_guard<detail::SpinLock> g(b.lock);
+    w = b.first(this);
     if (w == nullptr) {
-      state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
-      return false;
+      // Nobody left to hand to: release for good. Parkers re-check under this
+      // bucket lock, so none can miss the release.
+      handoff_.store(false, std::memory_order_relaxed);
+      locked_.store(0, std::memory_order_release);
+      return;
     }
-    auto* info = static_cast<WaitInfo*>(w->data);
+    b.waiters.remove(w);
+    if (info_of(w).counted) b.parked.fetch_sub(1, std::memory_order_relaxed);
+    uncount_others(b, this);
+    auto* info = &info_of(w);
     info->granted = true;
     // Leave hand-off mode once nobody is left or this waiter did not starve.
-    if (waiters_.empty()) {
-      state_.fetch_and(~(kWaiters | kHandoff), std::memory_order_relaxed);
-    } else if (detail::now() - info->since < kStarvationThreshold) {
-      state_.fetch_and(~kHandoff, std::memory_order_relaxed);
+    if (b.first(this) == nullptr || detail::now() - info->since < kStarvationThreshold) {
+      handoff_.store(false, std::memory_order_relaxed);
     }
   }
-  // kLocked stays set: the lock passes to `w` without being free again.
+  // locked_ stays 1: the lock passes to `w` without being free.
   w->notify();
-  return true;
 }
 
 }  // namespace spindle

@@ -205,3 +205,43 @@ TEST(MutexLifetimeTest, LastUnlockerMayDestroyIt) {
 
 }  // namespace
 }  // namespace spindle
+
+namespace spindle {
+namespace {
+
+// Waiters park in a process-wide table keyed by address (sync/parking_lot.h), 256
+// buckets: with more mutexes than buckets, waiters of different mutexes share
+// queues, and an unlock must wake only its own mutex's waiters (and never miss
+// them). Fibers on two workers plus plain threads, each mutex's count exact.
+TEST(MutexTest, ManyMutexesSharingParkingLotBuckets) {
+  constexpr int kMutexes = 600;
+  const int kIters = 40'000 / testing_sizes::kScale;
+  Scheduler sched(testing_sizes::unpinned(2, "mutex-buckets"));
+  std::vector<Mutex> mutexes(kMutexes);
+  std::vector<long long> counts(kMutexes, 0);
+  auto worker = [&](std::uint64_t seed) {
+    for (int i = 0; i < kIters; ++i) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      // Mostly a few hot mutexes (real contention), sometimes any of them.
+      const std::size_t k = (seed >> 33) % 8 == 0 ? (seed >> 40) % kMutexes : (seed >> 40) % 4;
+      std::lock_guard<Mutex> g(mutexes[k]);
+      ++counts[k];
+      if (i % 512 == 0 && this_fiber::on_fiber()) this_fiber::yield();  // held across a switch
+    }
+  };
+  std::vector<JoinHandle<void>> fibers;
+  for (int f = 0; f < 8; ++f) fibers.push_back(spawn(sched, worker, std::uint64_t(f + 1)));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back(worker, std::uint64_t(100 + t));
+  for (auto& h : fibers) h.join();
+  for (auto& t : threads) t.join();
+  long long total = 0;
+  for (int k = 0; k < kMutexes; ++k) {
+    std::lock_guard<Mutex> g(mutexes[static_cast<std::size_t>(k)]);
+    total += counts[static_cast<std::size_t>(k)];
+  }
+  EXPECT_EQ(total, 10LL * kIters);
+}
+
+}  // namespace
+}  // namespace spindle

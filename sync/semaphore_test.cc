@@ -37,8 +37,12 @@ TEST(SemaphoreTest, ReleaseHandsPermitsToWaitersInOrder) {
   Semaphore s(0);
   std::vector<int> order;
   std::vector<JoinHandle<void>> hs;
-  for (int i = 0; i < 3; ++i) hs.push_back(spawn(ex, [&, i] { s.acquire(); order.push_back(i); }));
-  ex.run_all();
+  // One at a time, each run until it parks, so that they queue in spawn order
+  // even when the fault injector makes them yield on the way.
+  for (int i = 0; i < 3; ++i) {
+    hs.push_back(spawn(ex, [&, i] { s.acquire(); order.push_back(i); }));
+    ex.run_all();
+  }
   EXPECT_TRUE(order.empty());
   s.release(2);
   EXPECT_FALSE(s.try_acquire());  // handed to the waiters, not to the count
