@@ -80,6 +80,9 @@ class Fiber final : public Task {
   std::uint64_t begin_wait();
   // Moves wait `seq` from kWaiting to `to`. True for the one caller that does.
   bool end_wait(std::uint64_t seq, WaitState to);
+  // Ends wait `seq` as notified when nothing else can race to end it (no timer,
+  // a sole notifier): a release store.
+  void end_wait_sole(std::uint64_t seq) { wait_word_.store((seq << 2) | kNotified, std::memory_order_release); }
   WaitState wait_state() const { return static_cast<WaitState>(wait_word_.load(std::memory_order_acquire) & 3); }
   void timer_armed() { timers_pending_.fetch_add(1, std::memory_order_relaxed); }
 

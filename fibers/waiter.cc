@@ -85,4 +85,15 @@ bool Waiter::notify() noexcept {
   return true;
 }
 
+void Waiter::notify_sole() noexcept {
+  if (fiber_ != nullptr) {
+    detail::Fiber* f = fiber_;  // read first: once ended, *this may vanish
+    f->end_wait_sole(seq_);
+    f->wake();
+    return;
+  }
+  thread_state_.store(kNotified, std::memory_order_release);
+  detail::futex_wake(&thread_state_, 1);  // on a stale address at worst: harmless
+}
+
 }  // namespace spindle

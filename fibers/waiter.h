@@ -57,6 +57,10 @@ class Waiter {
   // Ends the wait. False if it had already ended (notified, or its deadline won).
   // Any thread. After a true return the waiter may be gone at any moment.
   bool notify() noexcept;
+  // Ends a wait that has no deadline and that nobody else can end any more (the
+  // caller took the waiter out of the one queue that held it, under that queue's
+  // lock): what notify() does, without its compare-exchange.
+  void notify_sole() noexcept;
 
   bool on_fiber() const { return fiber_ != nullptr; }
   detail::Fiber* fiber() const { return fiber_; }

@@ -21,15 +21,22 @@ using namespace std::chrono_literals;
 
 // A one-slot mailbox built directly on Waiter: put() hands a value to a parked
 // taker or stores it; take() waits for one.
+// With `sole`, put() ends the wait with notify_sole() (the taker has no deadline
+// and put() took it out of the mailbox: nobody else can end its wait).
 class Mailbox {
  public:
+  explicit Mailbox(bool sole = false) : sole_(sole) {}
   void put(int v) {
     std::unique_lock<detail::SpinLock> lk(lock_);
     if (taker_ != nullptr) {
       Waiter* w = std::exchange(taker_, nullptr);
       *static_cast<int*>(w->data) = v;
       lk.unlock();
-      ASSERT_TRUE(w->notify());
+      if (sole_) {
+        w->notify_sole();
+      } else {
+        ASSERT_TRUE(w->notify());
+      }
       return;
     }
     value_ = v;
@@ -55,16 +62,20 @@ class Mailbox {
   }
 
  private:
+  const bool sole_;
   detail::SpinLock lock_;  // released by the park callback: see spin_lock.h
   Waiter* taker_ = nullptr;
   int value_ = 0;
   bool full_ = false;
 };
 
-TEST(WaiterTest, NoLostWakeupsBetweenFibersAndThreads) {
+class WaiterNotifyTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(NotifyAndNotifySole, WaiterNotifyTest, ::testing::Bool());
+
+TEST_P(WaiterNotifyTest, NoLostWakeupsBetweenFibersAndThreads) {
   const int kRounds = 200'000 / testing_sizes::kScale;
   Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "mailbox"});
-  Mailbox to_fiber, to_thread;
+  Mailbox to_fiber(GetParam()), to_thread(GetParam());
   auto echo = spawn(sched, [&] {
     long long sum = 0;
     for (int i = 0; i < kRounds; ++i) {
@@ -84,10 +95,10 @@ TEST(WaiterTest, NoLostWakeupsBetweenFibersAndThreads) {
   EXPECT_EQ(thread_sum, n * (n + 1) / 2);
 }
 
-TEST(WaiterTest, NoLostWakeupsBetweenFibersOnDifferentWorkers) {
+TEST_P(WaiterNotifyTest, NoLostWakeupsBetweenFibersOnDifferentWorkers) {
   const int kRounds = 200'000 / testing_sizes::kScale;
   Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "fiber-pair"});
-  Mailbox a, b;
+  Mailbox a(GetParam()), b(GetParam());
   auto ping = spawn(sched, [&] {
     for (int i = 0; i < kRounds; ++i) {
       a.put(i);

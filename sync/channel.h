@@ -115,7 +115,7 @@ class Channel {
       std::lock_guard<detail::SpinLock> g(lock_);
       recv_locked(out, deferred);
     }
-    if (deferred != nullptr) deferred->notify();
+    if (deferred != nullptr) deferred->notify_sole();
     return out;
   }
   // As recv(), giving up at `deadline`: nullopt on timeout or when closed and drained.
@@ -175,12 +175,13 @@ class Channel {
       std::lock_guard<detail::SpinLock> g(lock_);
       st = send_locked(v, deferred);
     }
-    if (deferred != nullptr) deferred->notify();
+    if (deferred != nullptr) deferred->notify_sole();
     return st;
   }
 
   // Completes `n` (popped from a queue, under lock_): true if its waiter took it.
-  // An exclusive waiter is returned through `deferred`, to notify after unlocking.
+  // An exclusive waiter (no deadline, not in a select: nothing else can end its
+  // wait) is returned through `deferred`, to notify_sole() after unlocking.
   static bool complete(detail::ChanNodeBase* n, Waiter*& deferred) {
     n->fired = true;
     if (n->exclusive) {
@@ -274,7 +275,7 @@ class Channel {
     const ChannelStatus st = send_locked(v, deferred);
     if (st != ChannelStatus::kWouldBlock) {
       lk.unlock();
-      if (deferred != nullptr) deferred->notify();
+      if (deferred != nullptr) deferred->notify_sole();
       return st;
     }
     Node n;
@@ -289,7 +290,7 @@ class Channel {
     std::unique_lock<detail::SpinLock> lk(lock_);
     if (recv_locked(out, deferred) != ChannelStatus::kWouldBlock) {
       lk.unlock();
-      if (deferred != nullptr) deferred->notify();
+      if (deferred != nullptr) deferred->notify_sole();
       return out;
     }
     Node n;

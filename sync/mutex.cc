@@ -142,9 +142,9 @@ void Mutex::wake_one(const Mutex* address) {
     if (info_of(w).counted) b.parked.fetch_sub(1, std::memory_order_relaxed);
     uncount_others(b, address);
   }
-  // Mutex waits have no deadline, so this notify() cannot fail and may run outside
-  // the bucket's lock.
-  w->notify();
+  // Mutex waits have no deadline and we took `w` out of the queue: nobody else can
+  // end its wait, so it is ended outside the bucket's lock and without a CAS.
+  w->notify_sole();
 }
 
 void Mutex::unlock_handing_off() {
@@ -172,7 +172,7 @@ void Mutex::unlock_handing_off() {
     }
   }
   // locked_ stays 1: the lock passes to `w` without being free.
-  w->notify();
+  w->notify_sole();
 }
 
 }  // namespace spindle

@@ -30,7 +30,7 @@ std::size_t select_impl(SelectCase** cases, std::size_t n, std::optional<Clock::
     order[j] = i;
   }
   auto finish = [&](std::size_t k, ChannelStatus st, Waiter* deferred) {
-    if (deferred != nullptr) deferred->notify();
+    if (deferred != nullptr) deferred->notify_sole();
     *closed = st == ChannelStatus::kClosed;
     return k;
   };
