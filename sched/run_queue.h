@@ -81,17 +81,10 @@ class RunQueue {
 
   // Owner (or anyone, for a final drain). Null when empty.
   Task* pop() {
-    std::uint64_t head = head_.load(std::memory_order_acquire);
-    for (;;) {
-      const std::uint32_t h = index(head);
-      const std::uint32_t t = tail_.load(std::memory_order_acquire);
-      if (h == t) return nullptr;
-      Task* task = slots_[h % kCapacity].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_weak(head, advanced(head, 1), std::memory_order_acq_rel)) return task;
-    }
+    return pop_if([](Task*) { return true; });
   }
 
-  // Owner only: like pop(), but takes the first task only if pred(task) holds.
+  // Like pop(), but takes the first task only if pred(task) holds.
   template <class Pred>
   Task* pop_if(Pred pred) {
     std::uint64_t head = head_.load(std::memory_order_acquire);
