@@ -1,0 +1,77 @@
+// Scheduler::Worker and what the files of the Scheduler share about it. Private
+// to sched/ (scheduler.cc: the pool, submission and shutdown; worker_loop.cc: what
+// a worker does at each scheduling tick, the hand-off seam included).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "spindle/sched/parker.h"
+#include "spindle/sched/run_queue.h"
+#include "spindle/sched/scheduler.h"
+#include "spindle/sched/timer_heap.h"
+
+namespace spindle::detail {
+
+// Every kGlobalPollInterval scheduling ticks a worker takes from the global queue
+// first, so that a busy local queue cannot starve submissions from outside.
+inline constexpr std::uint32_t kGlobalPollInterval = 61;
+// A task run from `runnext` inherits the time slice of the one that readied it;
+// after this many in a row the worker goes back to its queue, so two fibers waking
+// each other cannot starve the rest.
+inline constexpr std::uint32_t kRunnextStreakLimit = 16;
+inline constexpr int kStealRounds = 4;
+// Counts of outstanding work a worker takes at a time (on_work_started).
+inline constexpr std::int64_t kSpawnCredit = 64;
+
+// Scheduler::Worker* of this thread. Read directly: no function of the Scheduler
+// switches fibers between two reads of it (worker_main runs tasks, but on the
+// worker's own stack, which never changes threads), so the compiler's caching of
+// the thread-local's address is always correct there.
+extern constinit thread_local void* tls_worker;  // constinit: no TLS wrapper call
+
+// Statistics counters have one writer (their worker) and racy readers (stats()):
+// a plain load+store avoids a locked read-modify-write on every task.
+inline void bump(std::atomic<std::uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+inline std::uint64_t next_random(std::uint64_t& state) {  // xorshift64*
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return state * 0x2545F4914F6CDD1DULL;
+}
+
+}  // namespace spindle::detail
+
+namespace spindle {
+
+struct Scheduler::Worker {
+  Scheduler* sched = nullptr;
+  int index = 0;
+  std::vector<int> cpus;  // pinning target; empty: not pinned
+  detail::RunQueue queue;
+  Task* runnext = nullptr;  // owner only
+  std::uint32_t tick = 0;
+  std::uint32_t runnext_streak = 0;
+  std::int64_t spawn_credit = 0;  // owner only; see on_work_started
+  bool spinning = false;
+  bool idle = false;        // in sched->idle_; guarded by sched->lock_
+  bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
+  detail::Parker parker;
+  std::mutex timer_lock;
+  detail::TimerHeap timers;                              // guarded by timer_lock
+  std::atomic<std::int64_t> next_deadline{INT64_MAX};    // timers' earliest, in Clock ticks
+  std::vector<std::vector<int>> victim_groups;
+  std::vector<int> victim_scratch;
+  std::uint64_t rng = 0;
+  std::atomic<std::uint64_t> tasks_run{0}, steals{0}, parks{0}, global_polls{0};
+  std::atomic<std::uint64_t> parked_ns{0};
+  std::thread thread;
+};
+
+}  // namespace spindle
