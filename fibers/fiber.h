@@ -87,8 +87,9 @@ class Fiber final : public Task {
   void timer_armed() { timers_pending_.fetch_add(1, std::memory_order_relaxed); }
 
   // --- called from inside the fiber ------------------------------------------------
-  // Suspends; once off its stack, `callback(arg)` runs on the executor thread. If
-  // it returns false, the fiber is readied again at once (nothing to wait for).
+  // Suspends; once off its stack, `callback(arg)` runs on the same executor thread
+  // (in its loop, or first thing in the fiber the worker was handed to). If it
+  // returns false, the fiber is readied again at once (nothing to wait for).
   // Inline, like yield().
   void park(bool (*callback)(void*), void* arg) {
     park_callback_ = callback;
