@@ -14,6 +14,7 @@
 #include "spindle/fibers/this_fiber.h"
 #include "spindle/sched/manual_executor.h"
 #include "spindle/sched/scheduler.h"
+#include "spindle/sync/lifetime_rounds.h"
 
 namespace spindle {
 namespace {
@@ -91,20 +92,25 @@ namespace spindle {
 namespace {
 
 TEST(WaitGroupLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
-  // Heap-allocated so that ASan reports any touch by a done() that is still inside
-  // add() when the waiter has already returned and deleted the WaitGroup.
+  // A done() still inside when the waiter has returned and destroyed the
+  // WaitGroup touches freed memory: ASan reports it (sync/lifetime_rounds.h).
+  struct TwoParties : WaitGroup {
+    TwoParties() { add(2); }
+  };
   Scheduler sched(testing_sizes::unpinned(2, "wg-lifetime"));
-  const int rounds = 20'000 / testing_sizes::kScale;
-  for (int round = 0; round < rounds; ++round) {
-    auto wg = std::make_unique<WaitGroup>();
-    WaitGroup* p = wg.get();
-    wg->add(2);
-    spawn(sched, [p] { p->done(); }).detach();
-    spawn(sched, [p] { p->done(); }).detach();
-    wg->wait();
-    wg.reset();
-  }
-  SUCCEED() << rounds << " rounds";
+  int rounds = 0;
+  testing_lifetime::run_rounds<TwoParties>(
+      sched, 20'000 / testing_sizes::kScale,
+      [](TwoParties* wg) {
+        wg->done();
+        wg->done();  // the one that reaches zero and wakes the waiter
+      },
+      [&rounds](std::unique_ptr<TwoParties> wg) {
+        wg->wait();
+        wg.reset();
+        ++rounds;
+      });
+  EXPECT_EQ(rounds, 20'000 / testing_sizes::kScale);
 }
 
 }  // namespace
