@@ -18,6 +18,12 @@ void count_stack_mapping();
 // kGuardRegion in coro/stack.h).
 inline constexpr std::size_t kOverflowSlack = 64 * 1024;
 
+#if !defined(_WIN32)
+// From now on, guards are made with mprotect, as on kernels without
+// MADV_GUARD_INSTALL: for tests of that fallback.
+void use_mprotect_guards();
+#endif
+
 #if defined(_WIN32)
 // Bytes reserved, never committed, below a Windows stack's guard page
 // (coro/stack_win32.cc). A guard-page hit is stack growth unless the guard page

@@ -34,9 +34,25 @@
 namespace spindle {
 namespace {
 
-// False once the kernel refused MADV_GUARD_INSTALL: every later stack goes
-// straight to mprotect. Relaxed: each thread may find out for itself.
+// False once MADV_GUARD_INSTALL was refused or found to have no effect: every
+// later stack goes straight to mprotect. Relaxed: each thread may find out for
+// itself, and finds the same.
 std::atomic<bool> g_guard_install_works{true};
+// Whether the first guard installed with MADV_GUARD_INSTALL was checked.
+std::atomic<bool> g_guard_install_checked{false};
+
+// True if reading `p` faults: the kernel refuses to copy from it (EFAULT). An
+// emulator such as qemu-user accepts unknown madvise advice and ignores it; its
+// guard would not guard, so the first one is checked this way.
+bool unreadable(const void* p) {
+  int fds[2];
+  if (pipe(fds) != 0) return true;  // cannot tell: trust the kernel's answer
+  const ssize_t n = write(fds[1], p, 1);
+  const int err = errno;
+  close(fds[0]);
+  close(fds[1]);
+  return n < 0 && err == EFAULT;
+}
 
 // Reads one number from a /proc file; -1 if unreadable.
 long read_number(const char* path) {
@@ -65,13 +81,16 @@ long count_mappings() {
     const long limit = read_number("/proc/sys/vm/max_map_count");
     const long used = count_mappings();
     if (limit > 0 && used >= 0 && used + 16 >= limit) {
+      const bool splits = !g_guard_install_works.load(std::memory_order_relaxed);
       throw std::system_error(
           err, std::generic_category(),
           what + ": the process has " + std::to_string(used) +
               " memory mappings and hit the kernel's map count limit (vm.max_map_count = " +
-              std::to_string(limit) +
-              "); this kernel lacks MADV_GUARD_INSTALL (Linux 6.13), so each stack's guard "
-              "costs a mapping: raise vm.max_map_count, or keep fewer fibers alive");
+              std::to_string(limit) + ")" +
+              (splits ? "; guards are made with mprotect here (no MADV_GUARD_INSTALL, Linux >= 6.13), "
+                        "so each stack costs two mappings"
+                      : "") +
+              ": raise vm.max_map_count or keep fewer fibers alive");
     }
   }
   throw std::system_error(err, std::generic_category(), what);
@@ -80,8 +99,14 @@ long count_mappings() {
 // Makes [p, p + len) a guard region. Returns 0 or an errno value.
 int install_guard(void* p, std::size_t len) {
   if (g_guard_install_works.load(std::memory_order_relaxed)) {
-    if (madvise(p, len, MADV_GUARD_INSTALL) == 0) return 0;
-    if (errno != EINVAL) return errno;  // EINVAL: the kernel does not know it
+    if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
+      if (g_guard_install_checked.load(std::memory_order_relaxed)) return 0;
+      g_guard_install_checked.store(true, std::memory_order_relaxed);
+      if (unreadable(p)) return 0;
+      // Accepted but not in effect. Nothing to undo: the range is plain memory.
+    } else if (errno != EINVAL) {  // EINVAL: the kernel does not know it
+      return errno;
+    }
     g_guard_install_works.store(false, std::memory_order_relaxed);
   }
   return mprotect(p, len, PROT_NONE) == 0 ? 0 : errno;
@@ -101,6 +126,10 @@ std::size_t Stack::guard_size() {
   }();
   return size;
 }
+
+namespace detail {
+void use_mprotect_guards() { g_guard_install_works.store(false, std::memory_order_relaxed); }
+}  // namespace detail
 
 bool Stack::guard_splits_mapping() { return !g_guard_install_works.load(std::memory_order_relaxed); }
 
