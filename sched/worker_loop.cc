@@ -22,6 +22,7 @@ void Scheduler::worker_main(Worker& w) {
   set_current(this);
   const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
   pthread_setname_np(pthread_self(), thread_name.c_str());
+  wait_for_first_wake(w);
   while (Task* t = find_work(w)) {
     // A spinning worker that found work, wherever it found it, stops counting as
     // spinning (and, if it was the last one, wakes another to keep looking);
@@ -200,6 +201,7 @@ Task* Scheduler::steal(Worker& w) {
     const std::size_t start = next_random(w.rng) % n;
     for (std::size_t k = 0; k < n; ++k) {
       Worker& victim = *workers_[static_cast<std::size_t>(group[(start + k) % n])];
+      if (&victim == &w) continue;  // the group is shared by the workers of w's core
       if (Task* t = victim.queue.steal_into(w.queue)) {
         bump(w.steals);
         return t;
@@ -211,6 +213,8 @@ Task* Scheduler::steal(Worker& w) {
 
 void Scheduler::add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) {
   Worker* self = current_worker();
+  std::optional<detail::ForeignCall> call;  // a thread outside: counted until it leaves
+  if (self == nullptr) call.emplace(foreign_calls_);
   Worker& w = self != nullptr ? *self : *workers_[0];
   {
     std::lock_guard<std::mutex> lk(w.timer_lock);
