@@ -52,6 +52,15 @@ class WaitList {
     head_ = n;
     n->queued = true;
   }
+  // Puts `n` just before `pos` (at the back when `pos` is null).
+  void insert_before(Node* pos, Node* n) {
+    if (pos == nullptr) return push_back(n);
+    n->next = pos;
+    n->prev = pos->prev;
+    if (pos->prev != nullptr) pos->prev->next = n; else head_ = n;
+    pos->prev = n;
+    n->queued = true;
+  }
   // Null when empty.
   Node* pop_front() {
     Node* n = head_;
