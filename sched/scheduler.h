@@ -44,7 +44,7 @@ struct SchedulerOptions {
   std::string name = "spindle";
   // The machine to place workers on; defaults to Topology::detect(). Tests pass a
   // synthetic one (with Pinning::kNone, since its PUs are not real).
-  std::optional<Topology> topology;
+  std::optional<Topology> topology = std::nullopt;
 };
 
 // Counters, approximate while workers run.
