@@ -162,8 +162,8 @@ class Fiber final : public Task {
   // when the worker allows a hand-off, else back to the executor's loop. Either
   // way whoever runs next performs action_ once we are off our stack.
   void switch_away() {
-    if (Fiber* next = take_handoff_target()) {
-      coro_.transfer_to(next->coro_);
+    if (Fiber* target = take_handoff_target()) {
+      coro_.transfer_to(target->coro_);
     } else {
       coro_.suspend();
     }

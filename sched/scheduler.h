@@ -51,7 +51,7 @@ struct SchedulerOptions {
   std::string name = "spindle";
   // The machine to place workers on; defaults to Topology::detect(). Tests pass a
   // synthetic one (with Pinning::kNone, since its PUs are not real).
-  std::optional<Topology> topology;
+  std::optional<Topology> topology = std::nullopt;
   // Called with an exception that escapes a detached fiber of this scheduler (its
   // JoinHandle was detached, so nobody can join it and see the exception). Empty
   // (the default): the program prints "spindle: exception escaped detached fiber
@@ -61,7 +61,7 @@ struct SchedulerOptions {
   // throw (std::terminate) and must not block (no waits on spindle primitives:
   // it may run on the stack of the worker's next fiber). It is never called for
   // joined fibers: join() rethrows their exceptions.
-  UnhandledExceptionHandler on_unhandled_exception;
+  UnhandledExceptionHandler on_unhandled_exception = {};
 };
 
 // Counters, approximate while workers run.
