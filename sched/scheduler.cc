@@ -175,18 +175,23 @@ Scheduler::~Scheduler() {
   stopping_.store(true, std::memory_order_seq_cst);
   // Workers hand back their spawn credit when they see stopping_: wake them all so
   // that parked ones do too.
-  for (auto& w : workers_) w->parker.unpark();
+  for (auto& w : workers_) unpark_worker(*w);
   {
     std::unique_lock<std::mutex> lk(lock_);
     while (outstanding_.load(std::memory_order_acquire) > 0) {
       if (!drained_.wait_for(lk, std::chrono::seconds(5), [&] { return outstanding_.load() <= 0; })) {
         std::fprintf(stderr, "spindle: Scheduler '%s' is being destroyed and still waits for %lld fiber(s)\n",
                      name(), static_cast<long long>(outstanding_.load()));
+        if (Poller* p = poller()) {
+          std::string waiters;
+          p->describe_waiters(waiters);
+          if (!waiters.empty()) std::fprintf(stderr, "spindle: blocked in I/O:\n%s", waiters.c_str());
+        }
       }
     }
     shutdown_.store(true, std::memory_order_seq_cst);
   }
-  for (auto& w : workers_) w->parker.unpark();
+  for (auto& w : workers_) unpark_worker(*w);
   for (auto& w : workers_) w->thread.join();
   // A foreign thread whose submit readied the last fibers may still be waking a
   // worker. Its ForeignCall was counted before its task became runnable, so before
@@ -194,6 +199,15 @@ Scheduler::~Scheduler() {
   // work drained: this load sees the count, or its release decrement, which then
   // orders all its touches of *this before the members are destroyed.
   while (foreign_calls_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
+
+Poller* Scheduler::install_poller(std::unique_ptr<Poller> poller) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (Poller* p = poller_.load(std::memory_order_relaxed)) return p;
+  poller_owner_ = std::move(poller);
+  // Release pairs with the workers' acquire loads: they see a constructed poller.
+  poller_.store(poller_owner_.get(), std::memory_order_release);
+  return poller_owner_.get();
 }
 
 // Outstanding-work accounting without a shared read-modify-write per fiber: a
@@ -337,7 +351,7 @@ void Scheduler::wake_idle_worker() {
     spinning_.fetch_sub(1, std::memory_order_seq_cst);
     return;
   }
-  target->parker.unpark();
+  unpark_worker(*target);
 }
 
 void Scheduler::stop_spinning(Worker& w) {

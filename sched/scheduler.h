@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "spindle/sched/executor.h"
+#include "spindle/sched/poller.h"
 #include "spindle/sched/task_list.h"
 #include "spindle/sched/topology.h"
 
@@ -88,8 +89,10 @@ class Scheduler final : public Executor {
   // Shutdown: new spawns from outside the scheduler fail (std::logic_error) from
   // this point; the destructor blocks the calling thread until every fiber spawned
   // here has finished (fibers may still spawn children while it drains), printing
-  // a warning every 5 s while some remain; then it stops and joins the workers.
-  // Fibers parked forever therefore keep it waiting: join or stop them first.
+  // a warning every 5 s while some remain (naming the fibers blocked in I/O, if a
+  // poller is installed, and what each waits on); then it stops and joins the
+  // workers. Fibers parked forever therefore keep it waiting: join or stop them
+  // first (a fiber blocked in I/O ends on request_stop() or when its socket closes).
   // It also waits for threads of other executors that are still inside submit()
   // on this scheduler (a fiber of another scheduler waking one of ours), so the
   // memory is freed only once nobody touches it.
@@ -104,6 +107,14 @@ class Scheduler final : public Executor {
   std::shared_ptr<const UnhandledExceptionHandler> unhandled_exception_handler() const override {
     return unhandled_exception_handler_;
   }
+
+  // --- the poller seam (sched/poller.h) ------------------------------------------------
+  // Installs `poller` unless one is installed already, and returns the one that is
+  // (the Scheduler owns it and destroys it after its workers have stopped). Any
+  // thread, any time; io/ calls it on first use. Idle workers then poll it.
+  Poller* install_poller(std::unique_ptr<Poller> poller);
+  // The installed poller, or null.
+  Poller* poller() const { return poller_.load(std::memory_order_acquire); }
 
   std::size_t worker_count() const { return workers_.size(); }
   // True once the destructor has begun (new outside spawns fail).
@@ -161,6 +172,12 @@ class Scheduler final : public Executor {
   void give_back_credit(Worker& w);
   void give_back_work(std::int64_t n);
   bool any_local_work() const;
+  // Poller hooks (worker_loop.cc): poll before stealing, block in the poller
+  // instead of the futex, and unpark a worker wherever it sleeps.
+  bool poll_io(Worker& w);
+  bool io_waiting() const;
+  bool wait_in_poller(Worker& w, std::optional<Clock::time_point> deadline);
+  void unpark_worker(Worker& w);
 
   SchedulerOptions options_;
   Topology topology_;
@@ -190,6 +207,11 @@ class Scheduler final : public Executor {
   // after that task has finished and the destructor has seen the work drained. The
   // destructor waits for this count to reach zero before it frees anything.
   std::atomic<int> foreign_calls_{0};
+  // The poller, set once (under lock_) and never changed until the destructor;
+  // poller_blocked_: a worker is blocked in poller->wait() (at most one is).
+  std::unique_ptr<Poller> poller_owner_;
+  std::atomic<Poller*> poller_{nullptr};
+  std::atomic<bool> poller_blocked_{false};
 };
 
 }  // namespace spindle

@@ -81,6 +81,9 @@ struct Scheduler::Worker {
   bool idle = false;        // in sched->idle_; guarded by sched->lock_
   bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
   detail::Parker parker;
+  // Blocked (or about to block) in the poller instead of on `parker`: whoever
+  // unparks it must also interrupt the poller (Scheduler::unpark_worker).
+  std::atomic<bool> in_poller{false};
   std::mutex timer_lock;
   detail::TimerHeap timers;                              // guarded by timer_lock
   std::atomic<std::int64_t> next_deadline{INT64_MAX};    // timers' earliest, in Clock ticks

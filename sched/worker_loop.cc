@@ -40,7 +40,8 @@ void Scheduler::worker_main(Worker& w) {
 // ticks where the loop has periodic work, so a chain of hand-offs still returns
 // to the loop at least every kGlobalPollInterval tasks.
 bool Scheduler::periodic_work_due(const Worker& w, std::uint32_t tick) const {
-  return (tick % kGlobalPollInterval == 0 && global_size_.load(std::memory_order_relaxed) > 0) ||
+  return (tick % kGlobalPollInterval == 0 &&
+          (global_size_.load(std::memory_order_relaxed) > 0 || io_waiting())) ||  // poller hook
          (w.next_deadline.load(std::memory_order_relaxed) != INT64_MAX && (tick & 15) == 0);
 }
 
@@ -84,6 +85,9 @@ Task* Scheduler::find_work(Worker& w) {
     if (w.tick % kGlobalPollInterval == 0 && global_size_.load(std::memory_order_relaxed) > 0) {
       if (Task* t = take_global(w, false)) return t;
     }
+    // Poller hook: busy workers poll too, or a worker that never runs dry would
+    // never see ready I/O (Go's sysmon does this from a thread of its own).
+    if (w.tick % kGlobalPollInterval == 0) poll_io(w);
     if (w.runnext != nullptr) {
       // Past the streak limit runnext yields its turn to the queue, if anything is
       // queued there to be starved.
@@ -96,6 +100,7 @@ Task* Scheduler::find_work(Worker& w) {
       if (Task* t = take_global(w, true)) return t;
     }
     if (fire_timers(w)) continue;
+    if (poll_io(w)) continue;  // poller hook: ready I/O before stealing (sched/poller.h)
 
     // Steal, spinning, only while fewer than half the workers spin.
     const int busy = static_cast<int>(workers_.size()) - idle_count_.load(std::memory_order_relaxed);
@@ -147,7 +152,7 @@ Task* Scheduler::find_work(Worker& w) {
       std::optional<Clock::time_point> deadline;
       if (d != INT64_MAX) deadline = Clock::time_point(Clock::duration(d));
       const auto parked_at = Clock::now();
-      w.parker.park(deadline);
+      if (!wait_in_poller(w, deadline)) w.parker.park(deadline);  // poller hook
       const auto slept = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - parked_at).count();
       w.parked_ns.store(w.parked_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(slept),
                         std::memory_order_relaxed);
@@ -162,6 +167,44 @@ Task* Scheduler::find_work(Worker& w) {
       w.spinning = true;
     }
   }
+}
+
+// --- poller hooks (sched/poller.h) ----------------------------------------------------
+
+bool Scheduler::io_waiting() const {
+  Poller* p = poller_.load(std::memory_order_acquire);
+  return p != nullptr && p->has_waiters();
+}
+
+bool Scheduler::poll_io(Worker& w) {
+  (void)w;
+  Poller* p = poller_.load(std::memory_order_acquire);
+  if (p == nullptr || !p->has_waiters()) return false;
+  return p->poll() > 0;  // readied fibers were submitted to this worker's queue
+}
+
+// The worker going idle blocks in the poller if it has waiters and no other
+// worker is blocked there (Go's findrunnable: one M in netpoll at a time).
+// Handshake with unpark_worker (Dekker through the two fences): either we see
+// the unparker's permit and do not block, or it sees in_poller and interrupts.
+bool Scheduler::wait_in_poller(Worker& w, std::optional<Clock::time_point> deadline) {
+  Poller* p = poller_.load(std::memory_order_acquire);
+  if (p == nullptr || !p->has_waiters()) return false;
+  bool expected = false;
+  if (!poller_blocked_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return false;
+  w.in_poller.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!w.parker.permit_pending()) p->wait(deadline);
+  w.in_poller.store(false, std::memory_order_relaxed);
+  poller_blocked_.store(false, std::memory_order_release);
+  w.parker.consume();  // we are awake and about to look for work anyway
+  return true;
+}
+
+void Scheduler::unpark_worker(Worker& w) {
+  w.parker.unpark();
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wait_in_poller's fence
+  if (w.in_poller.load(std::memory_order_relaxed)) poller_.load(std::memory_order_acquire)->interrupt();
 }
 
 bool Scheduler::any_local_work() const {
@@ -221,7 +264,7 @@ void Scheduler::add_timer(Task* task, std::uint64_t tag, Clock::time_point deadl
     w.timers.add(task, tag, deadline);
     w.next_deadline.store(w.timers.next_deadline().time_since_epoch().count(), std::memory_order_release);
   }
-  if (&w != self) w.parker.unpark();  // let it re-arm its park timeout
+  if (&w != self) unpark_worker(w);  // let it re-arm its park (or poller) timeout
 }
 
 bool Scheduler::fire_timers(Worker& w) {
