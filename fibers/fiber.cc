@@ -252,7 +252,9 @@ void Fiber::finish() {
   if (exception_ != nullptr) [[unlikely]] unhandled_handler_ = executor->unhandled_exception_handler();
   const std::uintptr_t old = end_.fetch_or(kFinished, std::memory_order_acq_rel);
   // Unless the handle is already gone, it may recycle this block from now on.
-  if (auto* joiner = reinterpret_cast<Waiter*>(old & ~kFlags)) joiner->notify();
+  // notify_or_release: a joiner whose wait was stopped waits until we are done
+  // with its Waiter (see withdraw_joiner).
+  if (auto* joiner = reinterpret_cast<Waiter*>(old & ~kFlags)) joiner->notify_or_release();
   if (old & kReleased) recycle();
   executor->on_work_finished();  // last: the executor may be waiting to shut down
 }
@@ -265,6 +267,14 @@ bool Fiber::set_joiner(Waiter* waiter) {
   if (expected & kFinished) return false;
   std::fprintf(stderr, "spindle: fiber #%llu joined from two places at once\n", static_cast<unsigned long long>(id_));
   std::abort();
+}
+
+Fiber::Withdrawal Fiber::withdraw_joiner(Waiter* waiter) {
+  const auto mine = reinterpret_cast<std::uintptr_t>(waiter);
+  std::uintptr_t expected = mine;
+  // Pairs with finish()'s fetch_or: exactly one of the two takes the pointer out.
+  if (end_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return Withdrawal::kWithdrawn;
+  return (expected & ~kFlags) == mine ? Withdrawal::kFinishing : Withdrawal::kNotRegistered;
 }
 
 void Fiber::release() {
@@ -320,9 +330,14 @@ void Fiber::request_stop() {
   std::stop_source source;
   {
     std::lock_guard<std::mutex> lk(stop_lock_);
-    stop_requested_.store(true, std::memory_order_release);
+    // seq_cst: the Dekker pair of begin_wait(own_stop) (word store, flag load):
+    // either the waiter sees the flag, or we see its wait below.
+    stop_requested_.store(true, std::memory_order_seq_cst);
     source = stop_source_;
   }
+  // A wait that the fiber's own stop cancels (this_fiber::sleep_*) ends now.
+  const std::uint64_t w = wait_word_.load(std::memory_order_seq_cst);
+  if ((w & kOwnStopBit) && (w & kStateMask) == kWaiting) stop_wait(w >> kSeqShift);
   if (source.stop_possible()) source.request_stop();  // callbacks run outside our lock
 }
 
@@ -336,15 +351,49 @@ std::stop_token Fiber::stop_token() {
   return stop_source_.get_token();
 }
 
-std::uint64_t Fiber::begin_wait() {
-  const std::uint64_t seq = (wait_word_.load(std::memory_order_relaxed) >> 2) + 1;
-  wait_word_.store((seq << 2) | kWaiting, std::memory_order_release);
+std::uint64_t Fiber::begin_wait(bool own_stop) {
+  const std::uint64_t seq = (wait_word_.load(std::memory_order_relaxed) >> kSeqShift) + 1;
+  // seq_cst: with own_stop, the Dekker pair of request_stop() (flag store, word
+  // load) against this store and the caller's load of stop_requested_ afterwards.
+  wait_word_.store((seq << kSeqShift) | (own_stop ? kOwnStopBit : 0) | kWaiting, std::memory_order_seq_cst);
   return seq;
 }
 
 bool Fiber::end_wait(std::uint64_t seq, WaitState to) {
-  std::uint64_t expected = (seq << 2) | kWaiting;
-  return wait_word_.compare_exchange_strong(expected, (seq << 2) | to, std::memory_order_acq_rel);
+  std::uint64_t w = wait_word_.load(std::memory_order_relaxed);
+  // Only kPublishedBit can change under us (the park callback): retry for it.
+  while ((w >> kSeqShift) == seq && (w & kStateMask) == kWaiting) {
+    if (wait_word_.compare_exchange_weak(w, (w & ~kStateMask) | to, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Fiber::stop_wait(std::uint64_t seq) {
+  std::uint64_t w = wait_word_.load(std::memory_order_relaxed);
+  while ((w >> kSeqShift) == seq && (w & kStateMask) == kWaiting) {
+    if (wait_word_.compare_exchange_weak(w, (w & ~kStateMask) | kStopped, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+      // Published: the fiber is parked and we ended its wait, so we ready it. Not
+      // published: mark_published() will see kStopped and the park callback
+      // readies it (both are read-modify-writes of this word: one sees the other).
+      if (w & kPublishedBit) wake();
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Fiber::mark_published(std::uint64_t seq) {
+  std::uint64_t w = wait_word_.load(std::memory_order_relaxed);
+  while ((w >> kSeqShift) == seq) {
+    if (wait_word_.compare_exchange_weak(w, w | kPublishedBit, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      return (w & kStateMask) == kStopped;
+    }
+  }
+  return false;  // a later wait: this one ended and the fiber ran on
 }
 
 void Fiber::on_timer(Task* task, std::uint64_t seq) {

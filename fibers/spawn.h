@@ -18,6 +18,7 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -139,8 +140,7 @@ class [[nodiscard]] JoinHandle {
   // std::logic_error if the handle was already joined or detached, or if a fiber
   // joins itself.
   T join() {
-    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::join: already joined or detached");
-    if (fiber_ == detail::current_fiber()) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+    check_joinable();
     if (!fiber_->finished()) {
       Waiter w;
       w.object = fiber_;
@@ -148,6 +148,65 @@ class [[nodiscard]] JoinHandle {
       auto* f = fiber_;
       w.wait([f, &w] { return f->set_joiner(&w); });
     }
+    return take_result();
+  }
+
+  // What join(stop_token) returns: the result, or nullopt if the stop came first;
+  // for JoinHandle<void>, true if the fiber finished, false if the stop came first.
+  using StoppableResult = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+
+  // As join(), but gives up when a stop is requested on `stop` (also at once if it
+  // already was): returns nullopt (false for JoinHandle<void>) and the handle stays
+  // joinable, to join or detach later. If the fiber finished, returns its result
+  // (true for void) or rethrows its exception, as join() does. Blocks the calling
+  // fiber (parked) or thread. Pass this_fiber::stop_token() to give up when the
+  // calling fiber is asked to stop.
+  StoppableResult join(const std::stop_token& stop) {
+    check_joinable();
+    if (!fiber_->finished()) {
+      Waiter w;
+      w.object = fiber_;
+      w.kind = "join";
+      auto* f = fiber_;
+      if (w.wait([f, &w] { return f->set_joiner(&w); }, std::nullopt, stop) == WakeReason::kStopped) {
+        switch (f->withdraw_joiner(&w)) {
+          case detail::Fiber::Withdrawal::kWithdrawn:
+            return StoppableResult{};  // still running; still joinable
+          case detail::Fiber::Withdrawal::kFinishing:
+            w.wait_released();  // it finished and is about to leave our Waiter alone
+            break;
+          case detail::Fiber::Withdrawal::kNotRegistered:
+            break;  // it had finished before we could register
+        }
+      }
+    }
+    if constexpr (std::is_void_v<T>) {
+      take_result();
+      return true;
+    } else {
+      return StoppableResult(take_result());
+    }
+  }
+  // Lets the fiber run on its own; its result is discarded. Throws std::logic_error
+  // if already joined or detached.
+  void detach() {
+    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::detach: already joined or detached");
+    std::exchange(fiber_, nullptr)->release();
+  }
+
+  // Asks the fiber to stop: its this_fiber::stop_token() reports it, and its
+  // this_fiber::sleep_for/sleep_until (now or later) return false at once.
+  void request_stop() {
+    if (fiber_ != nullptr) fiber_->request_stop();
+  }
+
+ private:
+  void check_joinable() const {
+    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::join: already joined or detached");
+    if (fiber_ == detail::current_fiber()) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+  }
+  // The fiber has finished: takes its result (or rethrows) and lets go of it.
+  T take_result() {
     detail::Fiber* f = std::exchange(fiber_, nullptr);
     void* payload = f->take_payload();
     std::exception_ptr error = f->take_exception();
@@ -169,19 +228,6 @@ class [[nodiscard]] JoinHandle {
     }
   }
 
-  // Lets the fiber run on its own; its result is discarded. Throws std::logic_error
-  // if already joined or detached.
-  void detach() {
-    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::detach: already joined or detached");
-    std::exchange(fiber_, nullptr)->release();
-  }
-
-  // Asks the fiber to stop: its this_fiber::stop_token() reports it.
-  void request_stop() {
-    if (fiber_ != nullptr) fiber_->request_stop();
-  }
-
- private:
   detail::Fiber* fiber_ = nullptr;
   Slot* result_ = nullptr;
   void (*destroy_)(void*) = nullptr;
