@@ -6,6 +6,7 @@
 //
 //   load --port=9000 --conns=256 --seconds=5 --size=512 --threads=1
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
