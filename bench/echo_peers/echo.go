@@ -1,7 +1,7 @@
 // The Go peer of bench/echo: a goroutine per connection, io.Copy-style echo with
 // a 4 KiB buffer. GOMAXPROCS is set by the caller.
 //
-//	GOMAXPROCS=2 go run bench/echo/echo.go --port=9000
+//	GOMAXPROCS=2 go run bench/echo_peers/echo.go --port=9000
 package main
 
 import (
