@@ -1,8 +1,8 @@
 // MutableBuffer / ConstBuffer: the bytes a read fills or a write sends. Made
 // implicitly from any contiguous range of trivially copyable elements (a char
-// array, std::array, std::vector, std::string, std::span), from a pointer and a
-// byte count, and (ConstBuffer) from a string literal or std::string_view, whose
-// terminating NUL is not sent.
+// array, std::array, std::vector, std::string, std::string_view, std::span) and
+// from a pointer and a byte count. A string literal (a const char array ending in
+// NUL) is sent without its NUL.
 #pragma once
 
 #include <cstddef>
@@ -41,15 +41,17 @@ class ConstBuffer {
  public:
   // `size` bytes at `data`.
   ConstBuffer(const void* data, std::size_t size) : data_(data), size_(size) {}
-  // A NUL-terminated string, without its NUL (chosen over the range constructor
-  // for string literals).
-  ConstBuffer(const char* s) : data_(s), size_(std::strlen(s)) {}  // NOLINT
+  // A string literal (a const char array), without its terminating NUL; an array
+  // whose last element is not NUL is taken whole. More specialised than the range
+  // constructor, so it wins for const char arrays.
+  template <std::size_t N>
+  ConstBuffer(const char (&s)[N])  // NOLINT: implicit on purpose
+      : data_(s), size_(N > 0 && s[N - 1] == '\0' ? N - 1 : N) {}
   // The characters of `s`.
   ConstBuffer(std::string_view s) : data_(s.data()), size_(s.size()) {}  // NOLINT
   // The elements of a contiguous range.
   template <std::ranges::contiguous_range R>
-    requires(std::is_trivially_copyable_v<std::ranges::range_value_t<R>> &&
-             !std::is_convertible_v<R, std::string_view>)
+    requires(std::is_trivially_copyable_v<std::ranges::range_value_t<R>>)
   ConstBuffer(R&& r)  // NOLINT: implicit on purpose
       : data_(std::ranges::data(r)), size_(std::ranges::size(r) * sizeof(std::ranges::range_value_t<R>)) {}
   // The bytes of a MutableBuffer.

@@ -30,3 +30,21 @@ TEST(Endpoint, RejectsMalformed) {
   }
   EXPECT_THROW(net::Endpoint::from_string("nope"), std::invalid_argument);
 }
+
+#include "spindle/io/buffer.h"
+
+#include <string>
+#include <vector>
+
+TEST(Buffer, SizesOfWhatUsersPass) {
+  EXPECT_EQ(net::ConstBuffer("hello").size(), 5u);  // a literal: without its NUL
+  std::string s = "abc";
+  EXPECT_EQ(net::ConstBuffer(s).size(), 3u);
+  EXPECT_EQ(net::ConstBuffer(std::string_view("abcd")).size(), 4u);
+  char raw[8] = {};
+  EXPECT_EQ(net::MutableBuffer(raw).size(), 8u);
+  EXPECT_EQ(net::ConstBuffer(raw).size(), 8u);  // a writable array: whole
+  std::vector<std::uint32_t> v(3);
+  EXPECT_EQ(net::ConstBuffer(v).size(), 12u);
+  EXPECT_EQ(net::MutableBuffer(v).size(), 12u);
+}
