@@ -20,13 +20,18 @@ struct ParkRequest {
 
 bool park_callback(void* p) {
   const ParkRequest req = *static_cast<ParkRequest*>(p);
-  if (req.deadline) {
-    // Armed before publishing, so the timer's reference is counted while the
-    // fiber still certainly exists; a stale firing is ignored by its sequence.
-    req.fiber->timer_armed();
-    req.fiber->executor()->add_timer(req.fiber, req.seq, *req.deadline);
-  }
-  if (!req.publish(req.arg)) {
+  Executor* const executor = req.fiber->executor();  // read while the fiber is surely ours
+  // The timer's reference is counted before publishing, while the fiber still
+  // certainly exists (a counted block is never freed, only reused), but the timer
+  // itself is set only after `publish` has returned: set before, it could fire on
+  // another thread (an idle worker serves a busy one's timers; a ThreadPool
+  // thread) and resume the fiber while `publish` still runs on its stack. Set
+  // after, it may find the wait already over: a stale firing is ignored by its
+  // sequence number.
+  if (req.deadline) req.fiber->timer_armed();
+  const bool published = req.publish(req.arg);
+  if (req.deadline) executor->add_timer(req.fiber, req.seq, *req.deadline);
+  if (!published) {
     // The condition already holds: end the wait ourselves and run again at once,
     // unless a timer won the race (it then readies the fiber itself).
     return !req.fiber->end_wait(req.seq, detail::Fiber::kNotified);
