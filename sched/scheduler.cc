@@ -284,17 +284,21 @@ void Scheduler::submit(Task* task, Placement placement) {
 
 void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   if (placement == Placement::kNext) {
-    task = std::exchange(w.runnext, task);  // the old runnext goes to the queue
-    if (task == nullptr) return;            // nobody can steal runnext: no one to wake
+    task = put_runnext(w, task);  // the old runnext goes to the queue
+    // The task waits for this worker's next scheduling point, which a long task
+    // may delay: an idle worker, if any, comes to steal it (steal_runnext), as Go's
+    // ready() calls wakep(). put_runnext's exchange is the Dekker barrier.
+    if (workers_.size() > 1) wake_if_idle();
+    if (task == nullptr) return;
   }
   const bool was_empty = w.queue.empty();
-  if (was_empty && w.runnext == nullptr && nobody_would_steal()) {
+  if (was_empty && w.runnext.load(std::memory_order_relaxed) == nullptr && nobody_would_steal()) {
     // First or last in line, it is next in line all the same: runnext is that
     // place, and taking a task from runnext costs no atomic read-modify-write (the
     // ring's pop does). Only while every other worker is busy: an idle or spinning
     // one would want to steal it. A yield ping-pong between two fibers, or a fiber
     // spawning and joining children one at a time, thus runs without atomics.
-    w.runnext = task;
+    w.runnext.store(task, std::memory_order_release);
     return;
   }
   if (placement == Placement::kFront && w.queue.push_front(task)) {
@@ -308,9 +312,13 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   // its re-check (Dekker): either it sees our task or we see it idle.
   if (was_empty && workers_.size() > 1) {  // a lone worker has nobody to wake
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (idle_count_.load(std::memory_order_relaxed) > 0 && spinning_.load(std::memory_order_relaxed) == 0) {
-      wake_idle_worker();
-    }
+    wake_if_idle();
+  }
+}
+
+void Scheduler::wake_if_idle() {
+  if (idle_count_.load(std::memory_order_relaxed) > 0 && spinning_.load(std::memory_order_relaxed) == 0) {
+    wake_idle_worker();
   }
 }
 

@@ -159,9 +159,22 @@ class Scheduler final : public Executor {
   void worker_main(Worker& w);
   Task* find_work(Worker& w);
   Task* take_global(Worker& w, bool batch);
-  Task* steal(Worker& w);
-  bool fire_timers(Worker& w);
+  Task* steal(Worker& w, bool with_runnext);
+  Task* steal_runnext(Worker& victim);
+  Task* take_runnext(Worker& w);
+  Task* put_runnext(Worker& w, Task* task);
+  bool fire_timers(Worker& w, bool try_only = false);
+  bool fire_others_timers(Worker& w);
+  // The idle path: announce idleness, re-check, park, come back. Returns a task
+  // found on the way, or null to look again; `exit` at shutdown.
+  Task* go_idle(Worker& w, bool& exit);
+  // Blocks an idle worker until it is unparked or a timer it watches is due.
+  void park_idle(Worker& w);
+  void hand_over_timer_watch(Worker& w);
+  bool any_timer_pending() const;
   void push_local(Worker& w, Task* task, Placement placement);
+  // Wakes a parked worker if there is one and nobody is looking for work.
+  void wake_if_idle();
   [[gnu::noinline]] void overflow_to_global(Worker& w, Task* task);
   // True when no other worker is idle or spinning, i.e. none would steal now.
   bool nobody_would_steal() const;
@@ -171,7 +184,7 @@ class Scheduler final : public Executor {
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
   void give_back_credit(Worker& w);
   void give_back_work(std::int64_t n);
-  bool any_local_work() const;
+  bool any_queued_work() const;
   // Poller hooks (worker_loop.cc): poll before stealing, block in the poller
   // instead of the futex, and unpark a worker wherever it sleeps.
   bool poll_io(Worker& w);
@@ -199,6 +212,15 @@ class Scheduler final : public Executor {
   // Fibers spawned and not finished, plus the workers' spawn credit (see
   // on_work_started in scheduler.cc).
   std::atomic<std::int64_t> outstanding_{0};
+  // The timer watch: one idle worker at a time parks with the earliest deadline of
+  // every worker (not only its own), so a timer whose worker is busy in a long task
+  // still fires on time. watch_until_ is the watcher's park deadline (Clock ticks),
+  // INT64_MAX while it computes one or while nobody watches. add_timer stores its
+  // deadline, then reads these (all seq_cst); the watcher publishes itself, then
+  // reads every deadline: so either it sees the new deadline or add_timer sees it
+  // and unparks it (see park_idle).
+  std::atomic<Worker*> timer_watcher_{nullptr};
+  std::atomic<std::int64_t> watch_until_{INT64_MAX};
   std::atomic<bool> stopping_{false};  // destructor started: no new outside work
   std::atomic<bool> shutdown_{false};  // drained: workers exit
   std::condition_variable drained_;

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "spindle/sched/cpu_relax.h"
 #include "spindle/sched/parker.h"
 #include "spindle/sched/run_queue.h"
 #include "spindle/sched/scheduler.h"
@@ -25,6 +27,10 @@ inline constexpr std::uint32_t kGlobalPollInterval = 61;
 // each other cannot starve the rest.
 inline constexpr std::uint32_t kRunnextStreakLimit = 16;
 inline constexpr int kStealRounds = 4;
+// A thief takes another worker's runnext task only once that worker has kept it
+// this long without reaching a scheduling point (Go's runqgrab waits 3 µs too):
+// normally the owner runs it next, within a fraction of this.
+inline constexpr Clock::duration kRunnextStealDelay = std::chrono::microseconds(3);
 // Counts of outstanding work a worker takes at a time (on_work_started).
 inline constexpr std::int64_t kSpawnCredit = 64;
 
@@ -73,8 +79,15 @@ struct Scheduler::Worker {
   int index = 0;
   std::vector<int> cpus;  // pinning target; empty: not pinned
   detail::RunQueue queue;
-  Task* runnext = nullptr;  // owner only
-  std::uint32_t tick = 0;
+  // The task to run next. Only the owner stores a task here; the owner takes it
+  // with an exchange and thieves with a compare-exchange from the value they
+  // watched (steal_runnext), so each task is taken once. With one worker nobody
+  // steals and plain loads and stores do.
+  std::atomic<Task*> runnext{nullptr};
+  // Scheduling ticks: the owner bumps it at each scheduling point (load + store,
+  // no read-modify-write); thieves read it to tell a worker stuck in one long task
+  // from one that will run its runnext task in a moment.
+  std::atomic<std::uint32_t> tick{0};
   std::uint32_t runnext_streak = 0;
   std::int64_t spawn_credit = 0;  // owner only; see on_work_started
   bool spinning = false;
