@@ -6,6 +6,7 @@
 // percentiles.
 //
 //   ./bazelw run //examples:server_loop -- --seconds=3 --clients=8
+//   ./bazelw run //examples:server_loop -- --requests=100   # exactly 100 per client
 //
 // Protocol, one line each way:  GET <key> -> VALUE <v> | MISSING
 //                                SET <key> <value> -> OK
@@ -244,7 +245,8 @@ struct ClientStats {
   long bad_sent = 0, errors_seen = 0, wrong = 0;
 };
 
-void client(int port, int id, Clock::time_point until, ClientStats& stats) {
+// Runs until `until`, or for exactly `requests` requests if that is > 0.
+void client(int port, int id, Clock::time_point until, long requests, ClientStats& stats) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -255,7 +257,7 @@ void client(int port, int id, Clock::time_point until, ClientStats& stats) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::mt19937 rng(static_cast<unsigned>(id));
   std::string pending;
-  for (long i = 0; Clock::now() < until; ++i) {
+  for (long i = 0; requests > 0 ? i < requests : Clock::now() < until; ++i) {
     std::string req;
     const int kind = static_cast<int>(rng() % 100);
     const std::string key = "k" + std::to_string(rng() % 64);
@@ -294,29 +296,38 @@ void client(int port, int id, Clock::time_point until, ClientStats& stats) {
 int main(int argc, char** argv) {
   double seconds = 3;
   int clients = 8, workers = 0;
+  long requests = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
     else if (std::strncmp(argv[i], "--clients=", 10) == 0) clients = std::atoi(argv[i] + 10);
     else if (std::strncmp(argv[i], "--workers=", 10) == 0) workers = std::atoi(argv[i] + 10);
+    else if (std::strncmp(argv[i], "--requests=", 11) == 0) requests = std::atol(argv[i] + 11);
     else {
-      std::fprintf(stderr, "usage: server_loop [--seconds=S] [--clients=N] [--workers=N]\n");
+      std::fprintf(stderr, "usage: server_loop [--seconds=S | --requests=N] [--clients=N] [--workers=N]\n");
       return 2;
     }
   }
-  if (seconds <= 0 || clients < 1 || workers < 0) {
+  if (seconds <= 0 || clients < 1 || workers < 0 || requests < 0) {
     std::fprintf(stderr, "server_loop: flags out of range\n");
     return 2;
   }
   spindle::Scheduler sched({.workers = static_cast<std::size_t>(workers), .name = "server"});
   Server server(sched);
-  std::printf("server_loop: listening on 127.0.0.1:%d, %zu workers, %d clients for %.1f s\n", server.port(),
-              sched.worker_count(), clients, seconds);
+  if (requests > 0) {
+    std::printf("server_loop: listening on 127.0.0.1:%d, %zu workers, %d clients, %ld requests each\n",
+                server.port(), sched.worker_count(), clients, requests);
+  } else {
+    std::printf("server_loop: listening on 127.0.0.1:%d, %zu workers, %d clients for %.1f s\n", server.port(),
+                sched.worker_count(), clients, seconds);
+  }
 
   std::vector<ClientStats> stats(static_cast<std::size_t>(clients));
   std::vector<std::thread> threads;
   const auto start = Clock::now();
   const auto until = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  for (int c = 0; c < clients; ++c) threads.emplace_back(client, server.port(), c, until, std::ref(stats[c]));
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back(client, server.port(), c, until, requests, std::ref(stats[c]));
+  }
   for (auto& t : threads) t.join();
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
