@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,12 @@ struct SchedulerOptions {
   Pinning pinning = Pinning::kCores;
   // Usable stack bytes of the fibers spawned here; 0 is coro's kDefaultStackSize.
   std::size_t stack_size = 0;
+  // How long a worker that ran out of work keeps looking (stealing, polling the
+  // global queue) before it parks, while it is the one spinning worker allowed per
+  // two busy ones. Work that arrives meanwhile (the next frame of a game loop, a
+  // burst from a plain thread) then costs no futex wake. Zero parks at once. An
+  // idle Scheduler still parks: this is spent once per run-out, not continuously.
+  std::chrono::microseconds spin_before_park{50};
   // Names the worker threads ("<name>/<i>") and appears in diagnostics.
   std::string name = "spindle";
   // The machine to place workers on; defaults to Topology::detect(). Tests pass a
@@ -117,6 +124,7 @@ class Scheduler final : public Executor {
   Task* take_global(Worker& w, bool batch);
   Task* steal(Worker& w, bool with_runnext);
   Task* steal_runnext(Worker& victim);
+  Task* spin_for_work(Worker& w);
   Task* take_runnext(Worker& w);
   Task* put_runnext(Worker& w, Task* task);
   bool fire_timers(Worker& w, bool try_only = false);

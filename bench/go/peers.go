@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -49,8 +52,79 @@ func nsPer(start time.Time, ops int) float64 {
 	return float64(time.Since(start).Nanoseconds()) / float64(ops)
 }
 
+var frameSink int64
+
+func frameJob(iters int64) {
+	x := int64(-7046029254386353131)
+	for i := int64(0); i < iters; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	if x == 42 {
+		frameSink++
+	}
+}
+
+func cpuMicros() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Sec+ru.Stime.Sec)*1e6 + float64(ru.Utime.Usec+ru.Stime.Usec)
+}
+
+// bench/frame's game-loop frame with goroutines: `frame <sleep_us> [frames] [jobs] [job_us]`
+// prints "p50 p99 max cpu_per_frame" in microseconds.
+func frameMode(args []string) {
+	sleepUs, _ := strconv.Atoi(args[0])
+	frames, jobs, jobUs := 2000, 64, 2.0
+	if len(args) > 3 {
+		frames, _ = strconv.Atoi(args[1])
+		jobs, _ = strconv.Atoi(args[2])
+		jobUs, _ = strconv.ParseFloat(args[3], 64)
+	}
+	n := int64(1000000)
+	var perUs float64
+	for {
+		t0 := time.Now()
+		frameJob(n)
+		us := float64(time.Since(t0).Nanoseconds()) / 1e3
+		if us > 20000 {
+			perUs = float64(n) / us
+			break
+		}
+		n *= 2
+	}
+	iters := int64(jobUs * perUs)
+	frame := func() {
+		var wg sync.WaitGroup
+		wg.Add(jobs)
+		for i := 0; i < jobs; i++ {
+			go func() { frameJob(iters); wg.Done() }()
+		}
+		wg.Wait()
+	}
+	for i := 0; i < 50; i++ {
+		frame()
+	}
+	lat := make([]float64, 0, frames)
+	cpu0 := cpuMicros()
+	for f := 0; f < frames; f++ {
+		if sleepUs > 0 {
+			time.Sleep(time.Duration(sleepUs) * time.Microsecond)
+		}
+		t0 := time.Now()
+		frame()
+		lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
+	}
+	cpu := (cpuMicros() - cpu0) / float64(frames)
+	sort.Float64s(lat)
+	fmt.Printf("%.2f %.2f %.2f %.2f\n", lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], cpu)
+}
+
 func main() {
 	procs := runtime.GOMAXPROCS(0)
+	if len(os.Args) > 2 && os.Args[1] == "frame" {
+		frameMode(os.Args[2:])
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "skynet" {
 		start := time.Now()
 		c := make(chan int64, 1)
