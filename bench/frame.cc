@@ -224,8 +224,10 @@ Stats run_child(const char* self, const Options& o) {
                       sleep = std::to_string(o.sleep_us), job_us = std::to_string(o.job_us);
     if (o.impl == "go") {
       setenv("GOMAXPROCS", "2", 1);
+      // The driver's own calibration: the same jobs (the same instruction chain) in Go.
+      const std::string iters = std::to_string(static_cast<std::uint64_t>(o.job_us * static_cast<double>(iters_per_us)));
       execl(go_binary.c_str(), go_binary.c_str(), "frame", sleep.c_str(), frames.c_str(), jobs.c_str(), job_us.c_str(),
-            static_cast<char*>(nullptr));
+            iters.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     execl(self, self, "--impl", o.impl.c_str(), "--frames", frames.c_str(), "--jobs", jobs.c_str(),
@@ -292,6 +294,7 @@ int main(int argc, char** argv) {
     std::printf("%.2f %.2f %.2f %.2f\n", s.p50, s.p99, s.max, s.cpu_per_frame);
     return 0;
   }
+  calibrate();  // for the Go peer, which takes the iteration count from here
   std::vector<std::string> impls = {"spindle", "spindle_unpinned", "tbb", "pool"};
   if (!go_binary.empty()) impls.push_back("go");
   for (int sleep_us : {1000, 0}) {

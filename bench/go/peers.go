@@ -70,7 +70,7 @@ func cpuMicros() float64 {
 	return float64(ru.Utime.Sec+ru.Stime.Sec)*1e6 + float64(ru.Utime.Usec+ru.Stime.Usec)
 }
 
-// bench/frame's game-loop frame with goroutines: `frame <sleep_us> [frames] [jobs] [job_us]`
+// bench/frame's game-loop frame with goroutines: `frame <sleep_us> [frames jobs job_us [iters]]`
 // prints "p50 p99 max cpu_per_frame" in microseconds.
 func frameMode(args []string) {
 	sleepUs, _ := strconv.Atoi(args[0])
@@ -80,19 +80,21 @@ func frameMode(args []string) {
 		jobs, _ = strconv.Atoi(args[2])
 		jobUs, _ = strconv.ParseFloat(args[3], 64)
 	}
-	n := int64(1000000)
+	// Best of several tries, so a try preempted on a shared machine does not shrink
+	// every job (bench/frame calibrates on thread CPU time to the same end).
 	var perUs float64
-	for {
+	for try := 0; try < 5; try++ {
+		const n = int64(4000000)
 		t0 := time.Now()
 		frameJob(n)
-		us := float64(time.Since(t0).Nanoseconds()) / 1e3
-		if us > 20000 {
-			perUs = float64(n) / us
-			break
+		if r := float64(n) / (float64(time.Since(t0).Nanoseconds()) / 1e3); r > perUs {
+			perUs = r
 		}
-		n *= 2
 	}
 	iters := int64(jobUs * perUs)
+	if len(args) > 4 { // the iteration count bench/frame calibrated: the same jobs for both
+		iters, _ = strconv.ParseInt(args[4], 10, 64)
+	}
 	frame := func() {
 		var wg sync.WaitGroup
 		wg.Add(jobs)
