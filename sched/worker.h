@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -45,6 +46,23 @@ inline void bump(std::atomic<std::uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+// Counts a thread that is not one of the scheduler's workers for as long as it is
+// inside submit() or add_timer() (Scheduler::foreign_calls_). The increment may be
+// relaxed: it is sequenced before the task is published under the scheduler's
+// lock, so it happens before the task can run and finish. The release decrement is
+// the caller's last touch of the scheduler; it pairs with the destructor's acquire
+// load of the count.
+class ForeignCall {
+ public:
+  explicit ForeignCall(std::atomic<int>& count) : count_(count) { count_.fetch_add(1, std::memory_order_relaxed); }
+  ~ForeignCall() { count_.fetch_sub(1, std::memory_order_release); }
+  ForeignCall(const ForeignCall&) = delete;
+  ForeignCall& operator=(const ForeignCall&) = delete;
+
+ private:
+  std::atomic<int>& count_;
+};
+
 inline std::uint64_t next_random(std::uint64_t& state) {  // xorshift64*
   state ^= state >> 12;
   state ^= state << 25;
@@ -76,11 +94,15 @@ struct Scheduler::Worker {
   bool idle = false;        // in sched->idle_; guarded by sched->lock_
   bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
   detail::Parker parker;
+  // Blocked (or about to block) in the poller instead of on `parker`: whoever
+  // unparks it must also interrupt the poller (Scheduler::unpark_worker).
+  std::atomic<bool> in_poller{false};
   std::mutex timer_lock;
   detail::TimerHeap timers;                              // guarded by timer_lock
   std::atomic<std::int64_t> next_deadline{INT64_MAX};    // timers' earliest, in Clock ticks
-  std::vector<std::vector<int>> victim_groups;
-  std::vector<int> victim_scratch;
+  // Groups of equal distance, nearest first: the groups of this worker's core
+  // (Scheduler::victims_by_core_), which list this worker too (steal skips it).
+  std::span<const std::vector<int>> victim_groups;
   std::uint64_t rng = 0;
   std::atomic<std::uint64_t> tasks_run{0}, steals{0}, parks{0}, global_polls{0};
   std::atomic<std::uint64_t> parked_ns{0};

@@ -23,6 +23,7 @@ void Scheduler::worker_main(Worker& w) {
   set_current(this);
   const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
   pthread_setname_np(pthread_self(), thread_name.c_str());
+  wait_for_first_wake(w);
   while (Task* t = find_work(w)) {
     // A spinning worker that found work, wherever it found it, stops counting as
     // spinning (and, if it was the last one, wakes another to keep looking);
@@ -41,7 +42,8 @@ void Scheduler::worker_main(Worker& w) {
 // ticks where the loop has periodic work, so a chain of hand-offs still returns
 // to the loop at least every kGlobalPollInterval tasks.
 bool Scheduler::periodic_work_due(const Worker& w, std::uint32_t tick) const {
-  return (tick % kGlobalPollInterval == 0 && global_size_.load(std::memory_order_relaxed) > 0) ||
+  return (tick % kGlobalPollInterval == 0 &&
+          (global_size_.load(std::memory_order_relaxed) > 0 || io_waiting())) ||  // poller hook
          (w.next_deadline.load(std::memory_order_relaxed) != INT64_MAX && (tick & 15) == 0);
 }
 
@@ -137,6 +139,9 @@ Task* Scheduler::find_work(Worker& w) {
     if (tick % kGlobalPollInterval == 0 && global_size_.load(std::memory_order_relaxed) > 0) {
       if (Task* t = take_global(w, false)) return t;
     }
+    // Poller hook: busy workers poll too, or a worker that never runs dry would
+    // never see ready I/O (Go's sysmon does this from a thread of its own).
+    if (tick % kGlobalPollInterval == 0) poll_io(w);
     if (w.runnext.load(std::memory_order_relaxed) != nullptr) {
       // Past the streak limit runnext yields its turn to the queue, if anything is
       // queued there to be starved.
@@ -155,6 +160,7 @@ Task* Scheduler::find_work(Worker& w) {
     // Timers of workers busy in a long task are due here too (Go's checkTimers in
     // stealWork): an idle worker fires them and runs what they wake.
     if (fire_others_timers(w)) continue;
+    if (poll_io(w)) continue;  // poller hook: ready I/O before stealing (sched/poller.h)
 
     // Steal, spinning, only while fewer than half the workers spin. The last round
     // also takes runnext tasks that their busy owners do not get to.
@@ -191,6 +197,9 @@ Task* Scheduler::spin_for_work(Worker& w) {
       if (Task* t = take_global(w, true)) return t;
     }
     if (Task* t = steal(w, false)) return t;
+    if (poll_io(w)) {  // poller hook: readied fibers went to this worker's queue
+      if (Task* t = w.queue.pop()) return t;
+    }
     if (fire_timers(w) | fire_others_timers(w)) {
       if (Task* t = take_runnext(w)) return t;  // a fired timer readied a fiber here
       if (Task* t = w.queue.pop()) return t;
@@ -272,7 +281,7 @@ void Scheduler::park_idle(Worker& w) {
   std::optional<Clock::time_point> deadline;
   if (d != INT64_MAX) deadline = Clock::time_point(Clock::duration(d));
   const auto parked_at = Clock::now();
-  w.parker.park(deadline);
+  if (!wait_in_poller(w, deadline)) w.parker.park(deadline);  // poller hook
   const auto slept = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - parked_at).count();
   w.parked_ns.store(w.parked_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(slept),
                     std::memory_order_relaxed);
@@ -292,6 +301,44 @@ bool Scheduler::any_timer_pending() const {
     if (v->next_deadline.load(std::memory_order_seq_cst) != INT64_MAX) return true;
   }
   return false;
+}
+
+// --- poller hooks (sched/poller.h) ----------------------------------------------------
+
+bool Scheduler::io_waiting() const {
+  Poller* p = poller_.load(std::memory_order_acquire);
+  return p != nullptr && p->has_waiters();
+}
+
+bool Scheduler::poll_io(Worker& w) {
+  (void)w;
+  Poller* p = poller_.load(std::memory_order_acquire);
+  if (p == nullptr || !p->has_waiters()) return false;
+  return p->poll() > 0;  // readied fibers were submitted to this worker's queue
+}
+
+// The worker going idle blocks in the poller if it has waiters and no other
+// worker is blocked there (Go's findrunnable: one M in netpoll at a time).
+// Handshake with unpark_worker (Dekker through the two fences): either we see
+// the unparker's permit and do not block, or it sees in_poller and interrupts.
+bool Scheduler::wait_in_poller(Worker& w, std::optional<Clock::time_point> deadline) {
+  Poller* p = poller_.load(std::memory_order_acquire);
+  if (p == nullptr || !p->has_waiters()) return false;
+  bool expected = false;
+  if (!poller_blocked_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return false;
+  w.in_poller.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!w.parker.permit_pending()) p->wait(deadline);
+  w.in_poller.store(false, std::memory_order_relaxed);
+  poller_blocked_.store(false, std::memory_order_release);
+  w.parker.consume();  // we are awake and about to look for work anyway
+  return true;
+}
+
+void Scheduler::unpark_worker(Worker& w) {
+  w.parker.unpark();
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wait_in_poller's fence
+  if (w.in_poller.load(std::memory_order_relaxed)) poller_.load(std::memory_order_acquire)->interrupt();
 }
 
 bool Scheduler::any_queued_work() const {
@@ -331,6 +378,7 @@ Task* Scheduler::steal(Worker& w, bool with_runnext) {
     const std::size_t start = next_random(w.rng) % n;
     for (std::size_t k = 0; k < n; ++k) {
       Worker& victim = *workers_[static_cast<std::size_t>(group[(start + k) % n])];
+      if (&victim == &w) continue;  // the group is shared by the workers of w's core
       Task* t = victim.queue.steal_into(w.queue);
       if (t == nullptr && with_runnext) t = steal_runnext(victim);
       if (t != nullptr) {
@@ -344,13 +392,15 @@ Task* Scheduler::steal(Worker& w, bool with_runnext) {
 
 void Scheduler::add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) {
   Worker* self = current_worker();
+  std::optional<detail::ForeignCall> call;  // a thread outside: counted until it leaves
+  if (self == nullptr) call.emplace(foreign_calls_);
   Worker& w = self != nullptr ? *self : *workers_[0];
   {
     std::lock_guard<std::mutex> lk(w.timer_lock);
     w.timers.add(task, tag, deadline);
     w.next_deadline.store(w.timers.next_deadline().time_since_epoch().count(), std::memory_order_seq_cst);
   }
-  if (&w != self) w.parker.unpark();  // let it re-arm its park timeout
+  if (&w != self) unpark_worker(w);  // let it re-arm its park (or poller) timeout
   if (workers_.size() == 1) return;
   // Make sure an idle worker watches this deadline (see park_idle): unpark the
   // watcher if it would sleep past it; with no watcher, wake an idle worker, which
@@ -359,7 +409,7 @@ void Scheduler::add_timer(Task* task, std::uint64_t tag, Clock::time_point deadl
   if (watcher == nullptr) {
     if (idle_count_.load(std::memory_order_seq_cst) > 0) wake_idle_worker();
   } else if (watcher != self && deadline.time_since_epoch().count() < watch_until_.load(std::memory_order_seq_cst)) {
-    watcher->parker.unpark();
+    unpark_worker(*watcher);
   }
 }
 
