@@ -314,6 +314,9 @@ bool Scheduler::poll_io(Worker& w) {
   (void)w;
   Poller* p = poller_.load(std::memory_order_acquire);
   if (p == nullptr || !p->has_waiters()) return false;
+  // A worker blocked in the poller gets the events anyway (Go skips netpoll(0)
+  // while another M blocks in netpoll, for the same reason): save the syscall.
+  if (poller_blocked_.load(std::memory_order_relaxed)) return false;
   return p->poll() > 0;  // readied fibers were submitted to this worker's queue
 }
 
