@@ -6,7 +6,8 @@
 set -euo pipefail
 frames_wanted=20
 agents=4
-out=$(examples/game_loop --frames=$frames_wanted --workers=2 --jobs=32 --agents=$agents)
+run=${SPINDLE_TEST_RUNNER:-}  # cross configs run the demo under emulation (toolchain/wine_test.sh, qemu_test.sh)
+out=$($run examples/game_loop --frames=$frames_wanted --workers=2 --jobs=32 --agents=$agents)
 echo "$out"
 for want in "game_loop: 2 workers" "frames: " "p99" "jobs: 32 per frame" "worker utilisation" "done"; do
   grep -qF -- "$want" <<<"$out" || { echo "missing from output: $want"; exit 1; }
@@ -18,8 +19,8 @@ jobs=$(sed -n 's/^jobs: 32 per frame, \([0-9]*\) in all.*/\1/p' <<<"$out")
 thoughts=$(sed -n 's/.*AI thoughts: \([0-9]*\).*/\1/p' <<<"$out")
 [ "$thoughts" -eq $((frames * agents * 4)) ] || { echo "AI fibers did not think 4 times every frame ($thoughts)"; exit 1; }
 # The time-boxed mode ends too, with at least one frame.
-out=$(examples/game_loop --seconds=0.1 --workers=2 --jobs=8 --agents=2)
+out=$($run examples/game_loop --seconds=0.1 --workers=2 --jobs=8 --agents=2)
 grep -qF "done" <<<"$out" || { echo "--seconds run did not finish"; exit 1; }
-if examples/game_loop --jobs=0 2>/dev/null; then echo "--jobs=0 accepted"; exit 1; fi
-if examples/game_loop --frames=-1 2>/dev/null; then echo "--frames=-1 accepted"; exit 1; fi
-if examples/game_loop --bogus 2>/dev/null; then echo "unknown flag accepted"; exit 1; fi
+if $run examples/game_loop --jobs=0 2>/dev/null; then echo "--jobs=0 accepted"; exit 1; fi
+if $run examples/game_loop --frames=-1 2>/dev/null; then echo "--frames=-1 accepted"; exit 1; fi
+if $run examples/game_loop --bogus 2>/dev/null; then echo "unknown flag accepted"; exit 1; fi

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "spindle/sched/fault_point.h"
+#include "spindle/sched/os_thread.h"
 #include "sched/worker.h"
 
 namespace spindle {
@@ -21,8 +22,7 @@ using detail::tls_worker;
 void Scheduler::worker_main(Worker& w) {
   tls_worker = &w;
   set_current(this);
-  const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
-  pthread_setname_np(pthread_self(), thread_name.c_str());
+  detail::set_current_thread_name(options_.name + "/" + std::to_string(w.index));
   wait_for_first_wake(w);
   while (Task* t = find_work(w)) {
     // A spinning worker that found work, wherever it found it, stops counting as

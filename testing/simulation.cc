@@ -172,7 +172,10 @@ void on_crash(int sig) {
 void install_crash_reporting() {
   static std::atomic<bool> installed{false};
   if (installed.exchange(true)) return;
-  for (int sig : {SIGABRT, SIGFPE, SIGILL, SIGBUS}) signal(sig, &on_crash);
+  for (int sig : {SIGABRT, SIGFPE, SIGILL}) signal(sig, &on_crash);
+#ifdef SIGBUS  // POSIX; Windows has no SIGBUS
+  signal(SIGBUS, &on_crash);
+#endif
 }
 
 }  // namespace
