@@ -25,6 +25,9 @@ bench/sync_compare --kv >>"$kv"
 echo "running bench/skynet (each variant in its own process) ..." >&2
 bench/skynet --kv >>"$kv"
 
+echo "running bench/echo (spindle, Go if installed, raw epoll; 512-byte ping-pong) ..." >&2
+ECHO_SECONDS=${ECHO_SECONDS:-2} ECHO_REPS=${ECHO_REPS:-3} bench/echo.sh --kv >>"$kv"
+
 have_go=0
 frame_go=()
 if command -v go >/dev/null 2>&1; then
@@ -75,6 +78,15 @@ awk -v have_go="$have_go" '
     row("unbuffered channel ping-pong, per round trip", "ns", "chan_pingpong_spindle_ns", "chan_pingpong_boost_ns", "",
         "go_1_chan_pingpong_ns")
     row("WaitGroup fork-join of 1000 fibers", "us", "waitgroup_1000_spindle_us", "waitgroup_1000_boost_us", "", "")
+    for (i = 1; i <= 4; i++) {
+      c = i == 1 ? 1 : (i == 2 ? 16 : (i == 3 ? 256 : 4096))
+      row("echo 512 B ping-pong, " c " conns, requests/s (std column: raw epoll server, 1 thread)", "/s",
+          "echo_spindle_" c "_rps", "", "echo_epoll_" c "_rps", "echo_go_" c "_rps")
+      row("echo, " c " conns, p99 latency (std column: raw epoll)", "us",
+          "echo_spindle_" c "_p99_us", "", "echo_epoll_" c "_p99_us", "echo_go_" c "_p99_us")
+    }
+    row("echo, 4096 conns, server peak RSS (std column: raw epoll)", "MiB",
+        "echo_spindle_4096_rss_mib", "", "echo_epoll_4096_rss_mib", "echo_go_4096_rss_mib")
     print ""
     print "Game-loop frame (bench/frame): a plain thread forks 64 jobs of ~2 us and waits, 2 workers each; medians of 5 processes, us."
     print ""

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "spindle/sched/fault_point.h"
+#include "spindle/sched/os_thread.h"
 #include "sched/worker.h"
 
 namespace spindle {
@@ -21,8 +22,7 @@ using detail::tls_worker;
 void Scheduler::worker_main(Worker& w) {
   tls_worker = &w;
   set_current(this);
-  const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
-  pthread_setname_np(pthread_self(), thread_name.c_str());
+  detail::set_current_thread_name(options_.name + "/" + std::to_string(w.index));
   wait_for_first_wake(w);
   while (Task* t = find_work(w)) {
     // A spinning worker that found work, wherever it found it, stops counting as
@@ -313,6 +313,9 @@ bool Scheduler::poll_io(Worker& w) {
   (void)w;
   Poller* p = poller_.load(std::memory_order_acquire);
   if (p == nullptr || !p->has_waiters()) return false;
+  // A worker blocked in the poller gets the events anyway (Go skips netpoll(0)
+  // while another M blocks in netpoll, for the same reason): save the syscall.
+  if (poller_blocked_.load(std::memory_order_relaxed)) return false;
   return p->poll() > 0;  // readied fibers were submitted to this worker's queue
 }
 
