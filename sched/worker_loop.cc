@@ -197,11 +197,10 @@ Task* Scheduler::spin_for_work(Worker& w) {
       if (Task* t = take_global(w, true)) return t;
     }
     if (Task* t = steal(w, false)) return t;
-    if (poll_io(w)) {  // poller hook: readied fibers went to this worker's queue
-      if (Task* t = w.queue.pop()) return t;
-    }
-    if (fire_timers(w) | fire_others_timers(w)) {
-      if (Task* t = take_runnext(w)) return t;  // a fired timer readied a fiber here
+    // Ready I/O (poller hook) and due timers ready fibers on this worker: into its
+    // runnext first, then its queue. Take them from there, never park over them.
+    if (poll_io(w) | fire_timers(w) | fire_others_timers(w)) {
+      if (Task* t = take_runnext(w)) return t;
       if (Task* t = w.queue.pop()) return t;
     }
   } while (!stopping_.load(std::memory_order_relaxed) && Clock::now() < until);
