@@ -21,3 +21,4 @@
 #include "spindle/sync/select.h"
 #include "spindle/sync/semaphore.h"
 #include "spindle/sync/wait_group.h"
+#include "spindle/version.h"

@@ -53,17 +53,23 @@ struct ResumePoint {
 struct ForcedUnwind {};
 }  // namespace detail
 
+// How a Coroutine gets its stack and what diagnostics call it. Also spelled
+// Coroutine::Options. Declared outside the class because a nested struct's default
+// member initializers cannot serve a default argument of its enclosing class's
+// constructor (clang rejects `Options options = {}` there).
+struct CoroutineOptions {
+  // Usable stack bytes, used when `pool` is null.
+  std::size_t stack_size = kDefaultStackSize;
+  // Stacks come from (and return to) this pool when set. It must outlive the
+  // coroutine and belong to the thread that destroys it.
+  StackPool* pool = nullptr;
+  // Shown in diagnostics (stack overflow, misuse); truncated to 31 characters.
+  std::string_view name = {};
+};
+
 class Coroutine {
  public:
-  struct Options {
-    // Usable stack bytes, used when `pool` is null.
-    std::size_t stack_size = kDefaultStackSize;
-    // Stacks come from (and return to) this pool when set. It must outlive the
-    // coroutine and belong to the thread that destroys it.
-    StackPool* pool = nullptr;
-    // Shown in diagnostics (stack overflow, misuse); truncated to 31 characters.
-    std::string_view name = {};
-  };
+  using Options = CoroutineOptions;
 
   // Creates a suspended coroutine that will run `body()` on its own stack at the
   // first resume(). The callable is stored at the top of that stack: creating a

@@ -2,12 +2,18 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 
 #include "spindle/fibers/waiter.h"
 #include "spindle/sched/scheduler.h"
 
 namespace spindle::detail {
+
+static_assert(SchedulerOptions::kMaxStackSize == kMaxStackSize, "sched states coro's stack limit");
+
 namespace {
 
 thread_local Fiber* tls_fiber = nullptr;
@@ -139,7 +145,21 @@ Fiber::Fiber(std::size_t stack_size) : coro_([] {}, {.stack_size = stack_size}) 
   timer_expired = &Fiber::on_timer;
 }
 
-Fiber* Fiber::acquire(std::size_t stack_size) { return FiberPool::acquire(normalized(stack_size)); }
+Fiber* Fiber::acquire(std::size_t stack_size) {
+  // Checked before rounding up to pages, which would wrap sizes near SIZE_MAX to 0.
+  if (stack_size > kMaxStackSize) {
+    throw std::invalid_argument("spindle::spawn: stack size " + std::to_string(stack_size) +
+                                " bytes is above the limit of " + std::to_string(kMaxStackSize) +
+                                " (FiberOptions::stack_size, SchedulerOptions::stack_size)");
+  }
+  return FiberPool::acquire(normalized(stack_size));
+}
+
+void Fiber::discard() noexcept {
+  payload_ = nullptr;
+  executor_ = nullptr;
+  FiberPool::release(this);
+}
 
 void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*), void* payload,
                   void (*destroy_payload)(void*)) {
@@ -229,6 +249,7 @@ void Fiber::run_task(Task* task) {
 
 void Fiber::finish() {
   Executor* executor = executor_;
+  if (exception_ != nullptr) [[unlikely]] unhandled_handler_ = executor->unhandled_exception_handler();
   const std::uintptr_t old = end_.fetch_or(kFinished, std::memory_order_acq_rel);
   // Unless the handle is already gone, it may recycle this block from now on.
   // notify_or_release: a joiner whose wait was stopped waits until we are done
@@ -267,12 +288,42 @@ void Fiber::release() {
 }
 
 void Fiber::recycle() {
+  // join() takes the exception before it releases the block: one still here was
+  // detached (before or after the fiber ended) and nobody will ever see it.
+  if (exception_ != nullptr) [[unlikely]] report_unhandled_exception();
   if (payload_ != nullptr) destroy_payload_(std::exchange(payload_, nullptr));
   if (stop_source_made_) {  // both sides are done: nobody else touches it
     stop_source_ = std::stop_source(std::nostopstate);
     stop_source_made_ = false;
   }
   FiberPool::release(this);
+}
+
+void Fiber::report_unhandled_exception() noexcept {  // noexcept: a throwing handler terminates
+  const FiberInfo info{id_, coro_.name()};
+  std::exception_ptr error = std::exchange(exception_, nullptr);
+  if (auto handler = std::exchange(unhandled_handler_, nullptr); handler != nullptr && *handler) {
+    (*handler)(info, std::move(error));
+    return;
+  }
+  // Like an exception escaping a std::thread: name the fiber, then let the
+  // terminate handler print the exception too (it is the active one here).
+  std::string what = "an exception not derived from std::exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "spindle: exception escaped detached fiber #%llu '%.*s': %s\n",
+               static_cast<unsigned long long>(info.id), static_cast<int>(info.name.size()), info.name.data(),
+               what.c_str());
+  std::fflush(stderr);
+  try {
+    std::rethrow_exception(error);
+  } catch (...) {
+    std::terminate();
+  }
 }
 
 void Fiber::request_stop() {

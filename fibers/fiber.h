@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 #include <string_view>
@@ -58,8 +59,13 @@ class Fiber final : public Task {
   enum class Action : std::uint8_t { kNone, kPark, kYield, kRunChild, kQueueFront };
 
   // A control block from the calling thread's pool (or a new one) whose stack has
-  // at least `stack_size` usable bytes (0: the default).
+  // at least `stack_size` usable bytes (0: the default). Throws
+  // std::invalid_argument above kMaxStackSize, std::system_error if a new stack
+  // cannot be mapped, std::bad_alloc.
   static Fiber* acquire(std::size_t stack_size);
+  // Gives a block from acquire() back to the pool unstarted (a spawn that threw
+  // before launching it; the caller destroys any payload it made).
+  void discard() noexcept;
 
   // Room inside the control block for a spawn's callable and result, so that most
   // spawns allocate nothing; bigger ones go to the heap (spawn.h).
@@ -192,8 +198,8 @@ class Fiber final : public Task {
   // when the worker allows a hand-off, else back to the executor's loop. Either
   // way whoever runs next performs action_ once we are off our stack.
   void switch_away() {
-    if (Fiber* next = take_handoff_target()) {
-      coro_.transfer_to(next->coro_);
+    if (Fiber* target = take_handoff_target()) {
+      coro_.transfer_to(target->coro_);
     } else {
       coro_.suspend();
     }
@@ -210,6 +216,9 @@ class Fiber final : public Task {
   void run_body();
   void finish();
   void recycle();
+  // The fiber ended with an exception and was detached: nobody will see it, so
+  // it goes to the executor's handler, or terminates the program.
+  [[gnu::cold]] void report_unhandled_exception() noexcept;
 
   Coroutine coro_;
   Executor* executor_ = nullptr;
@@ -221,6 +230,10 @@ class Fiber final : public Task {
   // never freed while any is pending.
   std::atomic<int> timers_pending_{0};
   std::exception_ptr exception_;
+  // The executor's handler for an exception nobody joins for, captured when the
+  // fiber ends with an exception while the executor surely lives (a handle
+  // detached later may outlive the executor). Published to the handle side by end_.
+  std::shared_ptr<const UnhandledExceptionHandler> unhandled_handler_;
   // How the fiber ends, in one word so that finishing costs one atomic
   // read-modify-write: kFinished (set by the fiber), kReleased (set by the
   // JoinHandle), and the joiner's Waiter* in the other bits (Waiters are 8-byte

@@ -66,6 +66,37 @@ Executor& default_executor();
 // Submits (or, from a fiber on the same executor, runs first) a started fiber.
 void launch(Fiber* fiber);
 
+// Undoes a spawn that throws before its fiber is launched. Construction counts the
+// fiber as the executor's work (on_work_started, which itself may throw); unless
+// commit() is called, destruction destroys the held payload, returns the held
+// control block to its pool unstarted, and gives the work count back
+// (on_work_finished) — so the executor's count, its workers' spawn credit and the
+// fiber pools are exactly as before the spawn.
+class SpawnRollback {
+ public:
+  explicit SpawnRollback(Executor& executor) : executor_(&executor) { executor.on_work_started(); }
+  SpawnRollback(const SpawnRollback&) = delete;
+  SpawnRollback& operator=(const SpawnRollback&) = delete;
+  ~SpawnRollback() {
+    if (executor_ == nullptr) return;
+    if (payload_ != nullptr) destroy_payload_(payload_);
+    if (fiber_ != nullptr) fiber_->discard();
+    executor_->on_work_finished();
+  }
+  Fiber* hold(Fiber* fiber) { return fiber_ = fiber; }
+  void hold(void* payload, void (*destroy)(void*)) {
+    payload_ = payload;
+    destroy_payload_ = destroy;
+  }
+  void commit() { executor_ = nullptr; }
+
+ private:
+  Executor* executor_;
+  Fiber* fiber_ = nullptr;
+  void* payload_ = nullptr;
+  void (*destroy_payload_)(void*) = nullptr;
+};
+
 }  // namespace detail
 
 namespace detail {
@@ -204,7 +235,11 @@ class [[nodiscard]] JoinHandle {
 
 // Starts fn(args...) on a fiber. Arguments are decay-copied (use std::ref to pass
 // references). Throws std::logic_error if there is no executor to run on, or if the
-// executor is shutting down and the call comes from outside it.
+// executor is shutting down and the call comes from outside it;
+// std::invalid_argument if the stack size is above kMaxStackSize (coro/stack.h);
+// std::system_error if the stack cannot be mapped; and whatever copying or moving
+// fn and args throws (std::bad_alloc included). A spawn that throws has no effect:
+// nothing is started, and the executor (its shutdown included) is as before.
 template <class F, class... A>
 auto spawn(const FiberOptions& options, F&& f, A&&... args) {
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
@@ -213,9 +248,12 @@ auto spawn(const FiberOptions& options, F&& f, A&&... args) {
   };
   using P = detail::Payload<decltype(bound), R>;
   Executor& executor = options.executor != nullptr ? *options.executor : detail::default_executor();
-  executor.on_work_started();
-  detail::Fiber* fiber =
-      detail::Fiber::acquire(options.stack_size != 0 ? options.stack_size : executor.fiber_stack_size());
+  // Everything from here to launch may throw (an invalid stack size, a failed stack
+  // allocation, bad_alloc, a throwing move of the callable): the rollback then gives
+  // back what was taken, so a failed spawn leaves the executor as it was.
+  detail::SpawnRollback rollback(executor);
+  detail::Fiber* fiber = rollback.hold(
+      detail::Fiber::acquire(options.stack_size != 0 ? options.stack_size : executor.fiber_stack_size()));
   P* payload;
   void (*destroy)(void*);
   if constexpr (sizeof(P) <= detail::Fiber::kInlinePayload && alignof(P) <= 16) {
@@ -225,8 +263,10 @@ auto spawn(const FiberOptions& options, F&& f, A&&... args) {
     payload = new P{std::move(bound), std::nullopt};
     destroy = [](void* p) { delete static_cast<P*>(p); };
   }
+  rollback.hold(payload, destroy);
   fiber->start(&executor, options.name, &P::run, payload, destroy);
   JoinHandle<R> handle(detail::HandleKey{}, fiber, &payload->result, destroy);
+  rollback.commit();  // from here nothing throws: the fiber owns the payload
   detail::launch(fiber);
   return handle;
 }

@@ -34,17 +34,21 @@ struct ParkRequest {
 
 bool park_callback(void* p) {
   const ParkRequest req = *static_cast<ParkRequest*>(p);
-  if (req.deadline) {
-    // Armed before publishing, so the timer's reference is counted while the
-    // fiber still certainly exists; a stale firing is ignored by its sequence.
-    req.fiber->timer_armed();
-    req.fiber->executor()->add_timer(req.fiber, req.seq, *req.deadline);
-  }
+  Executor* const executor = req.fiber->executor();  // read while the fiber is surely ours
+  // The timer's reference is counted before publishing, while the fiber still
+  // certainly exists (a counted block is never freed, only reused), but the timer
+  // itself is set only after `publish` has returned: set before, it could fire on
+  // another thread (an idle worker serves a busy one's timers; a ThreadPool
+  // thread) and resume the fiber while `publish` still runs on its stack. Set
+  // after, it may find the wait already over: a stale firing is ignored by its
+  // sequence number.
+  if (req.deadline) req.fiber->timer_armed();
   // A cancellable wait touches the control block once more after publishing (to
   // mark it published): hold it so it is not freed meanwhile. It may be reused by
   // then; mark_published() then finds a later sequence and does nothing.
   if (req.cancellable) req.fiber->hold();
   const bool published = req.publish(req.arg);
+  if (req.deadline) executor->add_timer(req.fiber, req.seq, *req.deadline);
   // Not published: the condition already holds; end the wait ourselves and run
   // again at once, unless a timer or a stop won the race.
   bool ready_now = !published && req.fiber->end_wait(req.seq, detail::Fiber::kNotified);

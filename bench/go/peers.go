@@ -2,16 +2,63 @@
 // measured with goroutines. Prints "key value" lines.
 //
 //   GOMAXPROCS=2 go run bench/go/peers.go
+//   GOMAXPROCS=2 go run bench/go/peers.go parked 1000000   # bench/parked_fibers's peer
 package main
 
 import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// statusKiB reads one "<field>: <n> kB" line of /proc/self/status.
+func statusKiB(field string) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field+":")), "%f", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+// parked: n goroutines blocked on one channel at once; resident memory per
+// parked goroutine (VmRSS growth over the wait). The peer of bench/parked_fibers.
+func parked(n int) {
+	release := make(chan struct{})
+	var arrived int64
+	var done sync.WaitGroup
+	runtime.GC()
+	rss0 := statusKiB("VmRSS")
+	start := time.Now()
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			atomic.AddInt64(&arrived, 1)
+			<-release
+			done.Done()
+		}()
+	}
+	for atomic.LoadInt64(&arrived) < int64(n) {
+		time.Sleep(time.Millisecond)
+	}
+	spawnS := time.Since(start).Seconds()
+	time.Sleep(200 * time.Millisecond) // the last arrivals reach their receive
+	rss1 := statusKiB("VmRSS")
+	close(release)
+	done.Wait()
+	fmt.Printf("rss_per_parked_b %.1f\nspawn_s %.3f\n", (rss1-rss0)*1024/float64(n), spawnS)
+}
 
 func skynet(c chan int64, num, size int64) {
 	if size == 1 {
@@ -51,6 +98,15 @@ func nsPer(start time.Time, ops int) float64 {
 
 func main() {
 	procs := runtime.GOMAXPROCS(0)
+	if len(os.Args) > 2 && os.Args[1] == "parked" {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "parked: bad count", os.Args[2])
+			os.Exit(2)
+		}
+		parked(n)
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "skynet" {
 		start := time.Now()
 		c := make(chan int64, 1)
