@@ -53,7 +53,7 @@ std::error_code EpollPoller::add(PollDesc* d) {
   return {};
 }
 
-std::size_t EpollPoller::poll() { return run(0); }
+std::size_t EpollPoller::poll() { return run(0, false); }
 
 std::size_t EpollPoller::wait(std::optional<Clock::time_point> deadline) {
   int timeout = -1;
@@ -65,16 +65,21 @@ std::size_t EpollPoller::wait(std::optional<Clock::time_point> deadline) {
                   : static_cast<int>(std::min<std::int64_t>(
                         std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
   }
-  return run(timeout);
+  return run(timeout, true);
 }
 
-std::size_t EpollPoller::run(int timeout_ms) {
+std::size_t EpollPoller::run(int timeout_ms, bool blocking) {
   epoll_event events[kMaxEvents];
   const int n = ::epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
   std::size_t woken = 0;
   for (int i = 0; i < n; ++i) {
     const std::uint64_t data = events[i].data.u64;
     if (data == kInterruptTag) {
+      // Only the blocking wait() consumes an interrupt: it is meant for the worker
+      // blocked here. A non-blocking poll() that read it back could race with that
+      // worker's epoll_wait and leave it asleep (a lost wakeup). Level-triggered,
+      // the eventfd stays readable for the blocked wait, which epoll wakes.
+      if (!blocking) continue;
       std::uint64_t value;
       [[maybe_unused]] const ssize_t r = ::read(eventfd_, &value, sizeof value);
       // Release pairs with interrupt()'s exchange: a later interrupt writes again.

@@ -42,7 +42,9 @@ class EpollPoller final : public Poller {
   void waiter_removed() { waiters_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
-  std::size_t run(int timeout_ms);
+  // One epoll_wait; `blocking`: this is wait(), the only caller that consumes an
+  // interrupt.
+  std::size_t run(int timeout_ms, bool blocking);
 
   int epfd_ = -1;
   int eventfd_ = -1;

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <mutex>
-#include <stop_token>
 
 #include "io/epoll_poller.h"
 #include "spindle/fibers/fiber.h"
@@ -182,25 +181,10 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
   iw.waiter.object = d;
   iw.waiter.kind = mode == IoMode::kRead ? "I/O read" : "I/O write";
   PollDesc::Slot& slot = d->slot(mode);
-  // Registered before the lock is taken: a stop already requested runs the
-  // callback right here, where it finds nothing to cancel (checked again below).
-  std::stop_callback on_stop(f->stop_token(), [d, &iw, &slot] {
-    std::lock_guard<SpinLock> lk(d->lock);
-    if (slot.waiter == &iw) {
-      slot.waiter = nullptr;
-      iw.reason = IoWait::kCanceled;
-      iw.waiter.notify();
-    }
-  });
-
   d->lock.lock();
   if (d->closing.load(std::memory_order_relaxed)) {
     d->lock.unlock();
     return std::make_error_code(std::errc::bad_file_descriptor);
-  }
-  if (f->stop_requested()) {
-    d->lock.unlock();
-    return std::make_error_code(std::errc::operation_canceled);
   }
   if (d->poller == nullptr) {
     // First wait on a Scheduler: register. An fd that is ready already gets an
@@ -224,22 +208,25 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
   slot.waiter = &iw;
   poller->waiter_added();
   // The lock is released by the park callback, off this fiber's stack: from then
-  // on a poller, close() or the stop callback may end the wait.
+  // on a poller or close() may end the wait. own_stop: the fiber's own
+  // request_stop() ends it too (Waiter's cancellation, fibers/waiter.h), which
+  // also covers a stop requested before we got here.
   SpinLock* lock = &d->lock;
-  const WakeReason why = iw.waiter.wait([lock] { lock->unlock(); return true; }, deadline);
+  const WakeReason why = iw.waiter.wait([lock] { lock->unlock(); return true; }, deadline, {}, /*own_stop=*/true);
   poller->waiter_removed();
-  if (why == WakeReason::kTimedOut) {
+  if (why != WakeReason::kNotified) {
+    // A deadline or a stop ended the wait: withdraw under the lock. A poller or
+    // close() that took us out already has had its notify() fail; it keeps the
+    // edge in slot.ready, and our caller retries its syscall before waiting again.
     std::lock_guard<SpinLock> lk(d->lock);
     if (slot.waiter == &iw) slot.waiter = nullptr;
-    return std::make_error_code(std::errc::timed_out);
+    return std::make_error_code(why == WakeReason::kTimedOut ? std::errc::timed_out : std::errc::operation_canceled);
   }
   switch (iw.reason) {
     case IoWait::kReady:
       return {};
     case IoWait::kClosed:
       return std::make_error_code(std::errc::bad_file_descriptor);
-    case IoWait::kCanceled:
-      return std::make_error_code(std::errc::operation_canceled);
   }
   return {};
 }

@@ -31,7 +31,7 @@ enum class IoMode : std::uint8_t { kRead, kWrite };
 // One blocked call, on the waiting fiber's stack. The waker writes `reason`
 // before notifying (the notify's release pairs with the wake's acquire).
 struct IoWait {
-  enum Reason : std::uint8_t { kReady, kClosed, kCanceled };
+  enum Reason : std::uint8_t { kReady, kClosed };
   Waiter waiter;
   Reason reason = kReady;
   IoMode mode = IoMode::kRead;

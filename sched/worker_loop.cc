@@ -176,12 +176,36 @@ Task* Scheduler::find_work(Worker& w) {
           return t;
         }
       }
+      if (Task* t = spin_for_work(w)) return t;
     }
 
     bool exit = false;
     if (Task* t = go_idle(w, exit)) return t;
     if (exit) return nullptr;
   }
+}
+
+// Bounded spinning before parking (SchedulerOptions::spin_before_park): while this
+// worker counts in spinning_, submitters wake nobody, so work that arrives within
+// the window is picked up without a futex wake on either side.
+Task* Scheduler::spin_for_work(Worker& w) {
+  if (options_.spin_before_park.count() <= 0 || workers_.size() == 1) return nullptr;
+  const auto until = Clock::now() + options_.spin_before_park;
+  do {
+    for (int i = 0; i < 32; ++i) detail::cpu_relax();
+    if (global_size_.load(std::memory_order_relaxed) > 0) {
+      if (Task* t = take_global(w, true)) return t;
+    }
+    if (Task* t = steal(w, false)) return t;
+    if (poll_io(w)) {  // poller hook: readied fibers went to this worker's queue
+      if (Task* t = w.queue.pop()) return t;
+    }
+    if (fire_timers(w) | fire_others_timers(w)) {
+      if (Task* t = take_runnext(w)) return t;  // a fired timer readied a fiber here
+      if (Task* t = w.queue.pop()) return t;
+    }
+  } while (!stopping_.load(std::memory_order_relaxed) && Clock::now() < until);
+  return nullptr;
 }
 
 Task* Scheduler::go_idle(Worker& w, bool& exit) {
@@ -290,6 +314,9 @@ bool Scheduler::poll_io(Worker& w) {
   (void)w;
   Poller* p = poller_.load(std::memory_order_acquire);
   if (p == nullptr || !p->has_waiters()) return false;
+  // A worker blocked in the poller gets the events anyway (Go skips netpoll(0)
+  // while another M blocks in netpoll, for the same reason): save the syscall.
+  if (poller_blocked_.load(std::memory_order_relaxed)) return false;
   return p->poll() > 0;  // readied fibers were submitted to this worker's queue
 }
 
