@@ -2,12 +2,11 @@
 // switch, what the runtime reads from thread-locals (current worker, current
 // executor, current fiber) must describe the thread the fiber now runs on.
 //
-// The ground truth is gettid(), a system call. pthread_self() would not do: glibc
-// declares it __attribute__((const)), and at -O2 GCC reuses its first result
+// The ground truth is the OS thread id (gettid(), GetCurrentThreadId()), fetched by
+// an out-of-line call (detail::current_os_thread_id). pthread_self() would not do:
+// glibc declares it __attribute__((const)), and at -O2 GCC reuses its first result
 // across the switches, which is exactly the staleness this test hunts for.
 #include <gtest/gtest.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -17,6 +16,7 @@
 
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/this_fiber.h"
+#include "spindle/sched/os_thread.h"
 #include "spindle/sched/scheduler.h"
 
 namespace spindle {
@@ -29,7 +29,7 @@ TEST(FiberMigrationTest, ThreadLocalsAreReReadAfterEverySwitch) {
   std::atomic<int> wrong{0}, migrations{0};
   auto body = [&] {
     const std::uint64_t my_id = this_fiber::id();
-    long last = syscall(SYS_gettid);  // a system call: the compiler cannot cache it
+    long last = static_cast<long>(detail::current_os_thread_id());  // out of line: never cached
     // Usually a few hundred rounds suffice; under sanitizers stealing is rarer, so
     // keep going (up to 30 s) until some fiber has moved.
     const auto give_up = Clock::now() + std::chrono::seconds(5);
@@ -39,7 +39,7 @@ TEST(FiberMigrationTest, ThreadLocalsAreReReadAfterEverySwitch) {
       } else {
         this_fiber::yield();
       }
-      const long now = syscall(SYS_gettid);
+      const long now = static_cast<long>(detail::current_os_thread_id());
       const int worker = sched.current_worker_index();
       if (worker < 0 || Executor::current() != &sched || this_fiber::id() != my_id) ++wrong;
       if (now != last) ++migrations;

@@ -97,7 +97,7 @@ TEST(SpawnTest, SkynetMillionFibersChecksum) {
 
 TEST(SpawnTest, ConcurrentSpawnsFromFourPlainThreads) {
   Scheduler sched(two_workers("four-threads"));
-  constexpr int kPerThread = 5000 / testing_sizes::kScale;
+  const int kPerThread = 5000 / testing_sizes::kScale;
   std::atomic<long long> total{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {

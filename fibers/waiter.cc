@@ -105,6 +105,8 @@ WakeReason Waiter::wait_on_thread(bool (*publish)(void*), void* arg, std::option
     return reason_of(expected);
   }
   for (;;) {
+    // Acquire: pairs with notify()'s acq_rel CAS and notify_sole()'s release store
+    // to kNotified, so what the notifier wrote before notifying is visible here.
     const std::uint32_t s = thread_state_.load(std::memory_order_acquire);
     if (s != kWaiting) return reason_of(s);
     if (deadline && Clock::now() >= *deadline) {

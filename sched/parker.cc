@@ -1,37 +1,10 @@
 #include "spindle/sched/parker.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <climits>
-
 namespace spindle::detail {
 
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
-                std::optional<Clock::time_point> deadline) {
-  timespec ts{};
-  timespec* timeout = nullptr;
-  if (deadline) {
-    const auto left = *deadline - Clock::now();
-    if (left <= Clock::duration::zero()) return;
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    timeout = &ts;
-  }
-  // FUTEX_WAIT's timeout is relative; EINTR and EAGAIN are spurious returns.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, timeout,
-          nullptr, 0);
-}
-
-void futex_wake(std::atomic<std::uint32_t>* word, int count) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
-          nullptr, 0);
-}
-
 void Parker::park(std::optional<Clock::time_point> deadline) {
+  // Both acquires pair with unpark()'s release exchange: what the unparker wrote
+  // before unpark() is visible once we took its permit.
   if (permit_.exchange(0, std::memory_order_acquire) == 1) return;
   futex_wait(&permit_, 0, deadline);
   permit_.exchange(0, std::memory_order_acquire);

@@ -31,7 +31,16 @@ class Parker {
   std::atomic<std::uint32_t> permit_{0};
 };
 
-// Thin futex wrappers (Linux); also used by plain-thread waits in fibers/.
+// Wait on / wake by address: the one seam for blocking a thread on a 32-bit word,
+// also used by plain-thread waits in fibers/. One file per OS: futex(2) on Linux
+// (sched/futex_linux.cc), WaitOnAddress / WakeByAddress* on Windows
+// (sched/futex_win32.cc).
+//
+// futex_wait blocks while *word == expected, until a futex_wake on `word` or
+// `deadline`; it may return early (spuriously), so callers re-check their
+// condition. The comparison is made atomically with going to sleep, so a wake
+// that follows a change of *word is never lost. Neither call orders memory:
+// callers pair their own acquire loads with the waker's release stores.
 void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                 std::optional<Clock::time_point> deadline);
 void futex_wake(std::atomic<std::uint32_t>* word, int count);

@@ -22,7 +22,13 @@
 // Memory order: the owner's release store of tail_ pairs with the acquire loads of
 // tail_ in pop/steal, so a consumer that sees index i < tail_ sees slot i's task.
 // Consumers' acq_rel CAS of head_ pairs with the owner's acquire load of head_ in
-// push, so a slot is overwritten only after its previous task was claimed.
+// push, so a slot is overwritten only after its previous task was claimed (and
+// read). push_front publishes its slot with the release half of its CAS, which
+// consumers' acquire loads of head_ pair with. The tasks themselves (the fiber
+// state written before a submit) are published by the same release stores.
+// Reviewed for weakly ordered CPUs (aarch64): no ordering here relies on x86's
+// TSO; every cross-thread read of a slot is preceded by an acquire that pairs
+// with the release publishing it.
 #pragma once
 
 #include <atomic>
@@ -39,8 +45,10 @@ class RunQueue {
 
   // Owner only. Returns false, changing nothing, when the ring is full.
   bool push(Task* task) {
+    // Acquire: pairs with consumers' CAS of head_ (their release half), so their
+    // reads of the slots we may now overwrite happen before our store below.
     const std::uint32_t h = index(head_.load(std::memory_order_acquire));
-    const std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    const std::uint32_t t = tail_.load(std::memory_order_relaxed);  // only we write tail_
     if (t - h >= kCapacity) return false;
     slots_[t % kCapacity].store(task, std::memory_order_relaxed);
     tail_.store(t + 1, std::memory_order_release);
@@ -90,6 +98,7 @@ class RunQueue {
     std::uint64_t head = head_.load(std::memory_order_acquire);
     for (;;) {
       const std::uint32_t h = index(head);
+      // Acquire: pairs with push's release store of tail_ (slot h is written).
       const std::uint32_t t = tail_.load(std::memory_order_acquire);
       if (h == t) return nullptr;
       Task* task = slots_[h % kCapacity].load(std::memory_order_relaxed);
@@ -104,6 +113,8 @@ class RunQueue {
   Task* steal_into(RunQueue& dst) {
     const std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);
     for (;;) {
+      // Acquire head_: pairs with push_front's release CAS (its slot is written).
+      // Acquire tail_: pairs with push's release store (slots below t written).
       std::uint64_t head = head_.load(std::memory_order_acquire);
       const std::uint32_t h = index(head);
       const std::uint32_t t = tail_.load(std::memory_order_acquire);
@@ -115,6 +126,8 @@ class RunQueue {
         Task* task = slots_[(h + i) % kCapacity].load(std::memory_order_relaxed);
         dst.slots_[(dst_tail + i) % kCapacity].store(task, std::memory_order_relaxed);
       }
+      // The CAS's release half orders our slot reads above before the owner's
+      // next overwrite of those slots (its acquire load of head_ in push).
       if (head_.compare_exchange_weak(head, advanced(head, n), std::memory_order_acq_rel)) {
         Task* run_now = dst.slots_[(dst_tail + n - 1) % kCapacity].load(std::memory_order_relaxed);
         if (n > 1) dst.tail_.store(dst_tail + n - 1, std::memory_order_release);

@@ -1,8 +1,5 @@
 #include "spindle/sched/scheduler.h"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
@@ -12,6 +9,7 @@
 #include <utility>
 
 #include "spindle/sched/fault_point.h"
+#include "spindle/sched/os_thread.h"
 #include "sched/worker.h"
 
 namespace spindle {
@@ -132,12 +130,7 @@ void Scheduler::start_workers() {
       w.thread = std::thread([this, wp = &w] { worker_main(*wp); });
       // Pinned here rather than by the worker itself, so the placement holds by
       // the time the constructor returns.
-      if (!w.cpus.empty()) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        for (int cpu : w.cpus) CPU_SET(cpu, &set);
-        pthread_setaffinity_np(w.thread.native_handle(), sizeof(set), &set);
-      }
+      if (!w.cpus.empty()) detail::pin_thread(w.thread, w.cpus);
     }
   } catch (const std::system_error& e) {
     stop_started();
@@ -383,15 +376,7 @@ SchedulerStats Scheduler::stats() const {
 }
 
 std::vector<int> Scheduler::worker_affinity(std::size_t i) const {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (pthread_getaffinity_np(const_cast<std::thread&>(workers_.at(i)->thread).native_handle(), sizeof(set), &set) == 0) {
-    for (int c = 0; c < CPU_SETSIZE; ++c) {
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-    }
-  }
-  return cpus;
+  return detail::thread_affinity(const_cast<std::thread&>(workers_.at(i)->thread));
 }
 
 std::vector<std::vector<int>> Scheduler::victim_groups(std::size_t i) const {

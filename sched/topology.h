@@ -1,6 +1,8 @@
 // Topology: the machine's cores, what they share (caches, package, NUMA node), from
-// hwloc. Also builds hwloc's synthetic topologies ("package:2 core:4 pu:2"), so
-// that placement and stealing policies can be tested for machines we do not have.
+// hwloc on Linux and GetLogicalProcessorInformationEx on Windows
+// (sched/topology_detect.h). Also builds synthetic topologies in hwloc's notation
+// ("package:2 core:4 pu:2") on every platform, so that placement and stealing
+// policies can be tested for machines we do not have.
 #pragma once
 
 #include <string>
@@ -19,11 +21,15 @@ struct Core {
 
 class Topology {
  public:
-  // This machine, as hwloc sees it. Falls back to one core per online CPU if hwloc
-  // fails.
+  // This machine (the CPUs this process may use), as the OS describes it. Falls
+  // back to one core per allowed CPU if the OS does not say.
   static Topology detect();
-  // An hwloc synthetic description, e.g. "package:2 l3:1 core:4 pu:2". Throws
-  // std::invalid_argument if hwloc rejects it.
+  // A synthetic machine in hwloc's notation, e.g. "package:2 l3:1 core:4 pu:2":
+  // `<level>:<count>` from the top down, levels package (socket), numa (node),
+  // group, l3, l2, l1, core and pu, each at most once; a core level is required
+  // and only pu may follow it (pu:1 if absent). Numbered as hwloc numbers them
+  // (PU i of core c is c * pus-per-core + i). Throws std::invalid_argument
+  // otherwise.
   static Topology synthetic(std::string_view description);
 
   const std::vector<Core>& cores() const { return cores_; }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "spindle/sched/fault_point.h"
+#include "spindle/sched/os_thread.h"
 #include "sched/worker.h"
 
 namespace spindle {
@@ -21,8 +22,7 @@ using detail::tls_worker;
 void Scheduler::worker_main(Worker& w) {
   tls_worker = &w;
   set_current(this);
-  const std::string thread_name = (options_.name + "/" + std::to_string(w.index)).substr(0, 15);
-  pthread_setname_np(pthread_self(), thread_name.c_str());
+  detail::set_current_thread_name(options_.name + "/" + std::to_string(w.index));
   wait_for_first_wake(w);
   while (Task* t = find_work(w)) {
     // A spinning worker that found work, wherever it found it, stops counting as
@@ -176,12 +176,36 @@ Task* Scheduler::find_work(Worker& w) {
           return t;
         }
       }
+      if (Task* t = spin_for_work(w)) return t;
     }
 
     bool exit = false;
     if (Task* t = go_idle(w, exit)) return t;
     if (exit) return nullptr;
   }
+}
+
+// Bounded spinning before parking (SchedulerOptions::spin_before_park): while this
+// worker counts in spinning_, submitters wake nobody, so work that arrives within
+// the window is picked up without a futex wake on either side.
+Task* Scheduler::spin_for_work(Worker& w) {
+  if (options_.spin_before_park.count() <= 0 || workers_.size() == 1) return nullptr;
+  const auto until = Clock::now() + options_.spin_before_park;
+  do {
+    for (int i = 0; i < 32; ++i) detail::cpu_relax();
+    if (global_size_.load(std::memory_order_relaxed) > 0) {
+      if (Task* t = take_global(w, true)) return t;
+    }
+    if (Task* t = steal(w, false)) return t;
+    if (poll_io(w)) {  // poller hook: readied fibers went to this worker's queue
+      if (Task* t = w.queue.pop()) return t;
+    }
+    if (fire_timers(w) | fire_others_timers(w)) {
+      if (Task* t = take_runnext(w)) return t;  // a fired timer readied a fiber here
+      if (Task* t = w.queue.pop()) return t;
+    }
+  } while (!stopping_.load(std::memory_order_relaxed) && Clock::now() < until);
+  return nullptr;
 }
 
 Task* Scheduler::go_idle(Worker& w, bool& exit) {

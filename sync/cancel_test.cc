@@ -232,8 +232,8 @@ TYPED_TEST(CancelTest, MayBeDestroyedAsSoonAsAStoppedWaitReturns) {
   Scheduler sched(testing_sizes::unpinned(2, "cancel-lifetime"));
   using T = WithSource<TypeParam>;
   std::atomic<int> stopped{0};
-  const int rounds = 400 / testing_sizes::kScale;
-  testing_lifetime::run_rounds<T>(
+  const int rounds = 1'000 / testing_sizes::kScale;
+  const int ran = testing_lifetime::run_rounds<T>(
       sched, rounds,
       [](T* p) {
         std::stop_source s = p->src;  // a copy: *p may die during request_stop()
@@ -241,8 +241,10 @@ TYPED_TEST(CancelTest, MayBeDestroyedAsSoonAsAStoppedWaitReturns) {
       },
       [&](std::unique_ptr<T> obj) {
         if (!obj->c.wait(obj->src.get_token())) ++stopped;
-      });
-  EXPECT_EQ(stopped.load(), rounds);
+      },
+      std::chrono::seconds(10));  // eight cases in one binary
+  EXPECT_EQ(stopped.load(), ran);  // every round's wait was stopped
+  EXPECT_GT(ran, 0);
 }
 
 // The standard's precedent: condition_variable_any::wait(lock, stoken, pred)

@@ -1,6 +1,7 @@
 #include "spindle/sync/misuse.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -25,11 +26,13 @@ void sync_misuse(const char* type, const void* object, const char* what, std::ui
   if (const std::uint64_t f = this_fiber::id(); f != 0 && !this_fiber::name().empty()) {
     caller += " '" + std::string(this_fiber::name()) + "'";
   }
+  // The address as 0x<hex> on every platform (%p has no 0x on Windows).
+  const auto address = static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(object));
   if (holder != 0) {
-    std::fprintf(stderr, "spindle: %s %p: %s (called by %s; held by %s)\n", type, object, what, caller.c_str(),
+    std::fprintf(stderr, "spindle: %s 0x%llx: %s (called by %s; held by %s)\n", type, address, what, caller.c_str(),
                  describe(holder).c_str());
   } else {
-    std::fprintf(stderr, "spindle: %s %p: %s (called by %s)\n", type, object, what, caller.c_str());
+    std::fprintf(stderr, "spindle: %s 0x%llx: %s (called by %s)\n", type, address, what, caller.c_str());
   }
   std::fflush(stderr);
   std::abort();

@@ -3,26 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#if defined(__linux__)
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
+#include "spindle/sync/process_barrier.h"
 
 namespace spindle::detail {
-namespace {
-
-bool register_membarrier() {
-#if defined(__linux__) && defined(__NR_membarrier)
-  // Registration once per process; afterwards MEMBARRIER_CMD_PRIVATE_EXPEDITED
-  // interrupts only the CPUs currently running this process's threads.
-  return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-#else
-  return false;
-#endif
-}
-
-}  // namespace
 
 ParkingLot::Bucket ParkingLot::buckets_[ParkingLot::kBuckets];
 std::atomic<int> ParkingLot::mode_{ParkingLot::kUnknown};
@@ -35,7 +18,7 @@ Waiter* ParkingLot::Bucket::first(const void* address) const {
 }
 
 int ParkingLot::resolve_mode() {
-  static const int resolved = register_membarrier() ? kAsymmetric : kFences;  // once, thread-safe
+  static const int resolved = process_barrier_register() ? kAsymmetric : kFences;  // once, thread-safe
   mode_.store(resolved, std::memory_order_release);
   return resolved;
 }
@@ -47,18 +30,15 @@ namespace {
 }  // namespace
 
 void ParkingLot::heavy_barrier() {
-  int mode = mode_.load(std::memory_order_acquire);
+  int mode = mode_.load(std::memory_order_acquire);  // pairs with resolve_mode()'s release store
   if (mode == kUnknown) mode = resolve_mode();
-#if defined(__linux__) && defined(__NR_membarrier)
-  if (mode == kAsymmetric && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+  if (mode == kAsymmetric && process_barrier()) return;
   if (mode == kAsymmetric) {
-    // Registered but failing now (should not happen): fall back for good. Until
-    // every releaser sees kFences this barrier alone is not enough, so abort
-    // rather than risk a lost wakeup.
-    std::fprintf(stderr, "spindle: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration\n");
+    // Registered but failing now (should not happen): releasers skip their fence,
+    // so this barrier alone is not enough; abort rather than risk a lost wakeup.
+    std::fprintf(stderr, "spindle: the process-wide barrier failed after registration\n");
     std::abort();
   }
-#endif
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 

@@ -16,10 +16,11 @@
 // The store-then-load race (Dekker): a releaser stores "free" and then reads the
 // count; a parker increments the count and then reads "free". Without a StoreLoad
 // barrier on both sides each could miss the other's write. The parker, which is
-// about to sleep anyway, pays for both: heavy_barrier() (membarrier(2), which makes
-// every running thread of the process execute a full barrier) lets the releaser get
-// away with light_barrier(), a compiler barrier. Where membarrier is unavailable
-// light_barrier() is a real fence.
+// about to sleep anyway, pays for both: heavy_barrier() (a process-wide barrier,
+// sync/process_barrier.h: membarrier(2) on Linux, FlushProcessWriteBuffers on
+// Windows, which make every running thread of the process execute a full barrier)
+// lets the releaser get away with light_barrier(), a compiler barrier. Where no
+// process-wide barrier is available light_barrier() is a real fence.
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,5 @@
 #include "spindle/testing/fault_injector.h"
 
-#include <sched.h>
-
 #include <stdexcept>
 #include <thread>
 
@@ -64,7 +62,7 @@ void inject_fault() {
       }
       [[fallthrough]];
     case 1:
-      sched_yield();
+      std::this_thread::yield();
       break;
     case 2:
       for (int i = 0; i < static_cast<int>((r >> 8) % 2000); ++i) {

@@ -5,8 +5,12 @@ CC at a cross gcc does not work (it keeps the x86 linker, and select() cannot te
 the CPUs apart). This rule describes one installed cross gcc by absolute tool paths
 instead; toolchain/BUILD.bazel wraps it in cc_toolchain and cc_toolchain_suite.
 
-Everything is linked -static: qemu-user then needs no target sysroot, and wine
-needs no mingw runtime DLLs beside the .exe.
+mingw links -static: wine then needs no mingw runtime DLLs beside the .exe.
+aarch64 links libstdc++ and libgcc statically and the rest dynamically: hwloc
+comes from Debian's arm64 multiarch packages (libhwloc-dev:arm64, which ./bazelw
+installs), whose static libhwloc.a would need a static libudev that Debian does not
+ship; qemu-aarch64 finds the arm64 loader and libraries at their multiarch paths
+(/lib/ld-linux-aarch64.so.1, /lib/aarch64-linux-gnu).
 """
 
 load(
@@ -64,13 +68,13 @@ def _impl(ctx):
             _COMPILE_ACTIONS,
             # Keep header paths as the compiler found them, so that Bazel's
             # inclusion check matches them against cxx_builtin_include_directories.
-            ["-no-canonical-prefixes", "-fno-canonical-system-headers"],
+            ["-no-canonical-prefixes", "-fno-canonical-system-headers"] + ctx.attr.compile_flags,
             enabled = True,
         ),
         _flags_feature(
             "default_link_flags",
             _LINK_ACTIONS,
-            ["-no-canonical-prefixes", "-static"] + ctx.attr.link_flags,
+            ["-no-canonical-prefixes"] + (["-static"] if ctx.attr.static else []) + ctx.attr.link_flags,
             enabled = True,
         ),
         # Bazel turns these on for -c opt / -c dbg; fastbuild gets no flags.
@@ -113,7 +117,11 @@ cross_toolchain_config = rule(
         "tool_prefix": attr.string(mandatory = True),
         # Appended to g++ only, e.g. "-posix" for mingw's posix thread model.
         "gxx_suffix": attr.string(default = ""),
+        "compile_flags": attr.string_list(default = []),
         "link_flags": attr.string_list(default = []),
+        # Link executables -static (see the module docstring); False links the
+        # target's libc (and whatever link_flags leave dynamic) dynamically.
+        "static": attr.bool(default = True),
         "executable_extension": attr.string(default = ""),
         # Real directories (not symlinks) the compiler searches by itself.
         "include_directories": attr.string_list(mandatory = True),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test runner for --config=mingw (.bazelrc: --run_under=//toolchain:wine_test):
-# runs a Windows test binary under /usr/lib/wine/wine64, after three fix-ups.
+# runs a Windows test binary under /usr/lib/wine/wine64, after three fix-ups (and
+# runs shell tests directly, see the end).
 #
 # - The wine prefix (WINEPREFIX, under /tmp) is created once, under a lock.
 # - Crashes must end the test, not start winedbg (which waits for a debugger that
@@ -39,4 +40,15 @@ if [[ -n "${XML_OUTPUT_FILE:-}" && "${XML_OUTPUT_FILE}" == /* ]]; then
   export XML_OUTPUT_FILE
 fi
 
-exec "$wine" "$@"
+# A shell test (examples/*_test.sh) runs as itself; the Windows programs it starts
+# go through this script again, named by SPINDLE_TEST_RUNNER.
+if [[ "$1" == *.sh ]]; then
+  SPINDLE_TEST_RUNNER="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+  export SPINDLE_TEST_RUNNER
+  exec bash "$@"
+fi
+# Scripts name programs without the .exe the mingw linker adds.
+program=$1
+shift
+[[ ! -e "$program" && -e "$program.exe" ]] && program="$program.exe"
+exec "$wine" "$program" "$@"

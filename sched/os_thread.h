@@ -1,0 +1,38 @@
+// The OS seam for threads: pinning, affinity, names, ids. One file per OS:
+// sched/os_thread_linux.cc (pthread / sched_getaffinity, gettid) and
+// sched/os_thread_win32.cc (SetThreadGroupAffinity, SetThreadDescription).
+//
+// CPUs are numbered as Topology numbers PUs: on Linux the OS's CPU numbers; on
+// Windows group * 64 + the processor's number within its processor group.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace spindle::detail {
+
+// Restricts `thread` to `cpus` (non-empty). On Windows a thread runs in one
+// processor group: CPUs outside the group of cpus.front() are ignored. Returns
+// false if the OS refused.
+bool pin_thread(std::thread& thread, const std::vector<int>& cpus);
+
+// The CPUs `thread` may run on, ascending; empty if the OS does not say.
+std::vector<int> thread_affinity(std::thread& thread);
+
+// The CPUs this process may run on, ascending (at least one).
+std::vector<int> process_affinity();
+
+// Names the calling thread for debuggers and profilers (Linux truncates to 15
+// characters).
+void set_current_thread_name(const std::string& name);
+
+// The calling thread's OS id (gettid / GetCurrentThreadId). Never cached by the
+// compiler: tests compare it across fiber switches that may change threads.
+[[gnu::noinline]] std::uint64_t current_os_thread_id();
+
+// CPU time (user + system) consumed by the whole process so far, in seconds.
+double process_cpu_seconds();
+
+}  // namespace spindle::detail
