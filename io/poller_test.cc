@@ -130,3 +130,37 @@ TEST(Poller, SchedulerShutdownNamesFibersBlockedInIo) {
   EXPECT_NE(err.find("Scheduler 'shut' is being destroyed and still waits for 1 fiber"), std::string::npos) << err;
   EXPECT_NE(err.find("'stuck-reader' waits to read fd"), std::string::npos) << err;
 }
+
+// Regression: a worker's non-blocking poll() could read back the interrupt meant
+// for the worker blocked in the poller; that worker then slept on while counted as
+// woken (spinning), so later submissions from outside woke nobody: a hang. Each
+// round, a fiber polls without blocking (it sleeps in short steps) while a plain
+// thread submits a fiber; then both workers go idle and the next round's
+// submissions must wake them.
+TEST(Poller, InterruptsReachTheBlockedWorkerWhileOthersPoll) {
+  spindle::Scheduler sched({.workers = 2, .pinning = spindle::Pinning::kNone, .name = "intr"});
+  auto l = net::TcpListener::bind(net::Endpoint::loopback_v4(0));
+  auto client = net::TcpStream::connect(l.local_endpoint());
+  net::TcpStream server = l.accept();
+  // A fiber parked in I/O for the whole test: the poller has waiters.
+  auto reader = spindle::spawn(sched, [&server] {
+    char b;
+    std::error_code ec;
+    return server.read_some(net::MutableBuffer(&b, 1), ec);
+  });
+  const int rounds = spindle::io_test::scaled(3000);
+  for (int round = 0; round < rounds; ++round) {
+    std::atomic<int> ran{0};
+    auto poller_fiber = spindle::spawn(sched, [&ran] {
+      for (int i = 0; i < 3; ++i) spindle::this_fiber::sleep_for(10us);
+      ran.fetch_add(1);
+    });
+    spindle::spawn(sched, [&ran] { ran.fetch_add(1); }).detach();
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (ran.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20us);
+    ASSERT_EQ(ran.load(), 2) << "fibers submitted from outside never ran (round " << round << ")";
+    poller_fiber.join();
+  }
+  client.close();
+  EXPECT_EQ(reader.join(), 0u);
+}
