@@ -25,7 +25,20 @@ bench/sync_compare --kv >>"$kv"
 echo "running bench/skynet (each variant in its own process) ..." >&2
 bench/skynet --kv >>"$kv"
 
+echo "running bench/echo (spindle, Go if installed, raw epoll; 512-byte ping-pong) ..." >&2
+ECHO_SECONDS=${ECHO_SECONDS:-2} ECHO_REPS=${ECHO_REPS:-3} bench/echo.sh --kv >>"$kv"
+
 have_go=0
+frame_go=()
+if command -v go >/dev/null 2>&1; then
+  gobin=$(mktemp)
+  trap 'rm -f "$kv" "$gobin"' EXIT
+  GOCACHE=${TMPDIR:-/tmp}/spindle-gocache GOFLAGS=-mod=mod GO111MODULE=off go build -o "$gobin" bench/go/peers.go &&
+    frame_go=(--go "$gobin")
+fi
+echo "running bench/frame (each variant in its own process, interleaved) ..." >&2
+bench/frame --kv "${frame_go[@]}" 2>/dev/null >>"$kv"
+
 if command -v go >/dev/null 2>&1; then
   have_go=1
   echo "running Go peers ($(go version | awk '{print $3}')) ..." >&2
@@ -65,6 +78,33 @@ awk -v have_go="$have_go" '
     row("unbuffered channel ping-pong, per round trip", "ns", "chan_pingpong_spindle_ns", "chan_pingpong_boost_ns", "",
         "go_1_chan_pingpong_ns")
     row("WaitGroup fork-join of 1000 fibers", "us", "waitgroup_1000_spindle_us", "waitgroup_1000_boost_us", "", "")
+    for (i = 1; i <= 4; i++) {
+      c = i == 1 ? 1 : (i == 2 ? 16 : (i == 3 ? 256 : 4096))
+      row("echo 512 B ping-pong, " c " conns, requests/s (std column: raw epoll server, 1 thread)", "/s",
+          "echo_spindle_" c "_rps", "", "echo_epoll_" c "_rps", "echo_go_" c "_rps")
+      row("echo, " c " conns, p99 latency (std column: raw epoll)", "us",
+          "echo_spindle_" c "_p99_us", "", "echo_epoll_" c "_p99_us", "echo_go_" c "_p99_us")
+    }
+    row("echo, 4096 conns, server peak RSS (std column: raw epoll)", "MiB",
+        "echo_spindle_4096_rss_mib", "", "echo_epoll_4096_rss_mib", "echo_go_4096_rss_mib")
+    print ""
+    print "Game-loop frame (bench/frame): a plain thread forks 64 jobs of ~2 us and waits, 2 workers each; medians of 5 processes, us."
+    print ""
+    print "| per frame | spindle (default) | spindle, unpinned | oneTBB task_group | std::thread + condvar pool | Go | spindle / TBB |"
+    print "|---|---|---|---|---|---|---|"
+    split("sleep:main thread sleeps 1 ms between frames,b2b:frames back to back", modes, ",")
+    for (m = 1; m <= 2; m++) {
+      split(modes[m], mt, ":")
+      split("p50:p50,p99:p99,cpu:CPU per frame", stats, ",")
+      for (k = 1; k <= 3; k++) {
+        split(stats[k], st, ":")
+        pre = "frame_" mt[1] "_"; suf = "_" st[1] "_us"
+        printf "| %s: %s | %s | %s | %s | %s | %s | %s |\n", mt[2], st[2], cell(pre "spindle" suf, "us"),
+               cell(pre "spindle_unpinned" suf, "us"), cell(pre "tbb" suf, "us"), cell(pre "pool" suf, "us"),
+               have_go ? cell(pre "go" suf, "us") : "(no go)", ratio(pre "spindle" suf, pre "tbb" suf)
+      }
+    }
+    print ""
     if ("idle_pct" in v) printf "\nIdle 2-worker Scheduler: %.4f%% of one core over 1 s (getrusage).\n", v["idle_pct"]
     if (("skynet_1_spindle_s" in v) && ("skynet_2_spindle_s" in v))
       printf "skynet 1 -> 2 workers speedup: %.2fx.\n", v["skynet_1_spindle_s"] / v["skynet_2_spindle_s"]

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 
+#include "spindle/coro/exception_state.h"
 #include "spindle/coro/sanitizers.h"
 
 namespace spindle::detail {
@@ -23,7 +24,8 @@ using ContextEntry = void (*)(void* arg);
 struct Context {
   Context()
       : sp(nullptr), stack_bottom(nullptr), stack_size(0), asan_fake_stack(nullptr), tsan_fiber(nullptr),
-        came_from(nullptr), entry(nullptr), entry_arg(nullptr), stack_reservation(nullptr) {}  // all null
+        came_from(nullptr), entry(nullptr), entry_arg(nullptr), stack_reservation(nullptr),
+        exception_state{nullptr, 0} {}  // all null
   // For a context that only ever receives a switch's saved state (resume()'s
   // frame, once per resume): without sanitizers nothing is read before the switch
   // writes it, so nothing is initialised; with them, everything is.
@@ -61,6 +63,11 @@ struct Context {
   // stack's reservation (guard page and the reserve below it included), which the
   // TIB's DeallocationStack names while this context runs. Null: the usable bottom.
   void* stack_reservation;
+
+  // The C++ runtime's exception state of this context while it is switched out
+  // (coro/exception_state.h); empty for a context not yet started. Written by the
+  // switch that leaves this context, read by the switch that enters it.
+  ExceptionState exception_state;
 };
 
 // The assembly reads these by offset.
@@ -121,8 +128,14 @@ inline void sanitizer_after_switch(Context* self) {
   (void)self;
 }
 
-// Switches from `from` (the running context) to `to`, telling the sanitizers.
+// Switches from `from` (the running context) to `to`, telling the sanitizers and
+// carrying the C++ runtime's exception state: the thread's current values go with
+// `from`, and `to`'s become the thread's. Nothing throws between the swap and the
+// switch. Whoever later switches back into `from` installs its values again.
 inline void switch_context(Context* from, Context* to) {
+  ExceptionState* const eh = thread_exception_state();  // this thread's, fetched now
+  from->exception_state = *eh;
+  *eh = to->exception_state;
   sanitizer_before_switch(from, to, /*from_finishes=*/false);
   spindle_switch_context(from, to);
   sanitizer_after_switch(from);
@@ -130,7 +143,10 @@ inline void switch_context(Context* from, Context* to) {
 
 // Switches away from `from` for the last time: its stack may be reused as soon as
 // the switch completes.
+// A finished context has no exception state left to keep (its body returned, so
+// every catch block has ended): only `to`'s is installed.
 [[noreturn]] inline void switch_context_final(Context* from, Context* to) {
+  *thread_exception_state() = to->exception_state;
   sanitizer_before_switch(from, to, /*from_finishes=*/true);
   spindle_switch_context(from, to);
   __builtin_trap();  // nobody switches back into a finished context

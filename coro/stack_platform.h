@@ -12,9 +12,17 @@ namespace spindle::detail {
 // Called by Stack::allocate for every mapping it makes (stack_map_count()).
 void count_stack_mapping();
 
-// How far below the guard page a fault still counts as this stack's overflow: a
-// frame larger than a page can skip over the guard.
+// How far below the guard region a fault still counts as this stack's overflow: a
+// frame larger than the guard region may skip it and fault in unmapped memory
+// below (if it lands in a neighbour's mapping instead, nothing faults: see
+// kGuardRegion in coro/stack.h).
 inline constexpr std::size_t kOverflowSlack = 64 * 1024;
+
+#if !defined(_WIN32)
+// From now on, guards are made with mprotect, as on kernels without
+// MADV_GUARD_INSTALL: for tests of that fallback.
+void use_mprotect_guards();
+#endif
 
 #if defined(_WIN32)
 // Bytes reserved, never committed, below a Windows stack's guard page

@@ -58,6 +58,10 @@ std::size_t Stack::page_size() {
   return size;
 }
 
+std::size_t Stack::guard_size() { return page_size(); }
+
+bool Stack::guard_splits_mapping() { return false; }
+
 Stack Stack::allocate(std::size_t usable_size) {
   if (usable_size == 0 || usable_size > kMaxStackSize) {
     throw std::invalid_argument("spindle::Stack: size " + std::to_string(usable_size) +

@@ -56,7 +56,7 @@ int main() {
     std::puts("  destroying it now");
   }
 
-  std::printf("4. Stacks are %zu KiB, mmap'd with a guard page; overflowing one prints\n"
+  std::printf("4. Stacks are %zu KiB, mmap'd above a guard region; overflowing one prints\n"
               "   \"stack overflow in fiber <name>\" and aborts.\n",
               spindle::kDefaultStackSize / 1024);
   std::puts("done");

@@ -4,6 +4,7 @@
 // every frame, yield cooperatively, and meet the frame on a Barrier.
 //
 //   ./bazelw run //examples:game_loop -- --seconds=3 --workers=0 --jobs=64 --agents=8
+//   ./bazelw run //examples:game_loop -- --frames=20   # exactly 20 frames, however long
 //
 // Prints frame-time percentiles, jobs per frame, steals and worker utilisation.
 #include <algorithm>
@@ -33,6 +34,7 @@ struct Flags {
   int jobs = 64;    // per frame
   int agents = 8;   // long-lived AI fibers
   int hz = 60;
+  int frames = 0;  // > 0: run exactly this many frames instead of --seconds
 };
 
 Flags parse(int argc, char** argv) {
@@ -48,12 +50,14 @@ Flags parse(int argc, char** argv) {
     else if (const char* v = value("--jobs")) f.jobs = std::atoi(v);
     else if (const char* v = value("--agents")) f.agents = std::atoi(v);
     else if (const char* v = value("--hz")) f.hz = std::atoi(v);
+    else if (const char* v = value("--frames")) f.frames = std::atoi(v);
     else {
-      std::fprintf(stderr, "usage: game_loop [--seconds=S] [--workers=N] [--jobs=N] [--agents=N] [--hz=N]\n");
+      std::fprintf(stderr,
+                   "usage: game_loop [--seconds=S | --frames=N] [--workers=N] [--jobs=N] [--agents=N] [--hz=N]\n");
       std::exit(2);
     }
   }
-  if (f.seconds <= 0 || f.workers < 0 || f.jobs < 1 || f.agents < 0 || f.hz < 1) {
+  if (f.seconds <= 0 || f.workers < 0 || f.jobs < 1 || f.agents < 0 || f.hz < 1 || f.frames < 0) {
     std::fprintf(stderr, "game_loop: flags out of range\n");
     std::exit(2);
   }
@@ -124,7 +128,8 @@ int main(int argc, char** argv) {
       }).detach();
     }
     jobs.wait();  // blocks the main thread
-    last = Clock::now() - start >= std::chrono::duration<double>(flags.seconds);
+    last = flags.frames > 0 ? static_cast<int>(frame_ms.size()) + 1 >= flags.frames
+                            : Clock::now() - start >= std::chrono::duration<double>(flags.seconds);
     if (last) quit = true;  // published to the agents by the barrier below
     if (flags.agents > 0) frame_end.arrive_and_wait();  // AI is done with this frame too
     jobs_run += flags.jobs;

@@ -2,12 +2,18 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 
 #include "spindle/fibers/waiter.h"
 #include "spindle/sched/scheduler.h"
 
 namespace spindle::detail {
+
+static_assert(SchedulerOptions::kMaxStackSize == kMaxStackSize, "sched states coro's stack limit");
+
 namespace {
 
 thread_local Fiber* tls_fiber = nullptr;
@@ -139,7 +145,21 @@ Fiber::Fiber(std::size_t stack_size) : coro_([] {}, {.stack_size = stack_size}) 
   timer_expired = &Fiber::on_timer;
 }
 
-Fiber* Fiber::acquire(std::size_t stack_size) { return FiberPool::acquire(normalized(stack_size)); }
+Fiber* Fiber::acquire(std::size_t stack_size) {
+  // Checked before rounding up to pages, which would wrap sizes near SIZE_MAX to 0.
+  if (stack_size > kMaxStackSize) {
+    throw std::invalid_argument("spindle::spawn: stack size " + std::to_string(stack_size) +
+                                " bytes is above the limit of " + std::to_string(kMaxStackSize) +
+                                " (FiberOptions::stack_size, SchedulerOptions::stack_size)");
+  }
+  return FiberPool::acquire(normalized(stack_size));
+}
+
+void Fiber::discard() noexcept {
+  payload_ = nullptr;
+  executor_ = nullptr;
+  FiberPool::release(this);
+}
 
 void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*), void* payload,
                   void (*destroy_payload)(void*)) {
@@ -229,9 +249,12 @@ void Fiber::run_task(Task* task) {
 
 void Fiber::finish() {
   Executor* executor = executor_;
+  if (exception_ != nullptr) [[unlikely]] unhandled_handler_ = executor->unhandled_exception_handler();
   const std::uintptr_t old = end_.fetch_or(kFinished, std::memory_order_acq_rel);
   // Unless the handle is already gone, it may recycle this block from now on.
-  if (auto* joiner = reinterpret_cast<Waiter*>(old & ~kFlags)) joiner->notify();
+  // notify_or_release: a joiner whose wait was stopped waits until we are done
+  // with its Waiter (see withdraw_joiner).
+  if (auto* joiner = reinterpret_cast<Waiter*>(old & ~kFlags)) joiner->notify_or_release();
   if (old & kReleased) recycle();
   executor->on_work_finished();  // last: the executor may be waiting to shut down
 }
@@ -246,6 +269,14 @@ bool Fiber::set_joiner(Waiter* waiter) {
   std::abort();
 }
 
+Fiber::Withdrawal Fiber::withdraw_joiner(Waiter* waiter) {
+  const auto mine = reinterpret_cast<std::uintptr_t>(waiter);
+  std::uintptr_t expected = mine;
+  // Pairs with finish()'s fetch_or: exactly one of the two takes the pointer out.
+  if (end_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return Withdrawal::kWithdrawn;
+  return (expected & ~kFlags) == mine ? Withdrawal::kFinishing : Withdrawal::kNotRegistered;
+}
+
 void Fiber::release() {
   // Joined (or detached after it finished): the fiber side is done with the block
   // and nobody else can reach it, so no read-modify-write is needed.
@@ -257,6 +288,9 @@ void Fiber::release() {
 }
 
 void Fiber::recycle() {
+  // join() takes the exception before it releases the block: one still here was
+  // detached (before or after the fiber ended) and nobody will ever see it.
+  if (exception_ != nullptr) [[unlikely]] report_unhandled_exception();
   if (payload_ != nullptr) destroy_payload_(std::exchange(payload_, nullptr));
   if (stop_source_made_) {  // both sides are done: nobody else touches it
     stop_source_ = std::stop_source(std::nostopstate);
@@ -265,13 +299,45 @@ void Fiber::recycle() {
   FiberPool::release(this);
 }
 
+void Fiber::report_unhandled_exception() noexcept {  // noexcept: a throwing handler terminates
+  const FiberInfo info{id_, coro_.name()};
+  std::exception_ptr error = std::exchange(exception_, nullptr);
+  if (auto handler = std::exchange(unhandled_handler_, nullptr); handler != nullptr && *handler) {
+    (*handler)(info, std::move(error));
+    return;
+  }
+  // Like an exception escaping a std::thread: name the fiber, then let the
+  // terminate handler print the exception too (it is the active one here).
+  std::string what = "an exception not derived from std::exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "spindle: exception escaped detached fiber #%llu '%.*s': %s\n",
+               static_cast<unsigned long long>(info.id), static_cast<int>(info.name.size()), info.name.data(),
+               what.c_str());
+  std::fflush(stderr);
+  try {
+    std::rethrow_exception(error);
+  } catch (...) {
+    std::terminate();
+  }
+}
+
 void Fiber::request_stop() {
   std::stop_source source;
   {
     std::lock_guard<std::mutex> lk(stop_lock_);
-    stop_requested_.store(true, std::memory_order_release);
+    // seq_cst: the Dekker pair of begin_wait(own_stop) (word store, flag load):
+    // either the waiter sees the flag, or we see its wait below.
+    stop_requested_.store(true, std::memory_order_seq_cst);
     source = stop_source_;
   }
+  // A wait that the fiber's own stop cancels (this_fiber::sleep_*) ends now.
+  const std::uint64_t w = wait_word_.load(std::memory_order_seq_cst);
+  if ((w & kOwnStopBit) && (w & kStateMask) == kWaiting) stop_wait(w >> kSeqShift);
   if (source.stop_possible()) source.request_stop();  // callbacks run outside our lock
 }
 
@@ -285,15 +351,49 @@ std::stop_token Fiber::stop_token() {
   return stop_source_.get_token();
 }
 
-std::uint64_t Fiber::begin_wait() {
-  const std::uint64_t seq = (wait_word_.load(std::memory_order_relaxed) >> 2) + 1;
-  wait_word_.store((seq << 2) | kWaiting, std::memory_order_release);
+std::uint64_t Fiber::begin_wait(bool own_stop) {
+  const std::uint64_t seq = (wait_word_.load(std::memory_order_relaxed) >> kSeqShift) + 1;
+  // seq_cst: with own_stop, the Dekker pair of request_stop() (flag store, word
+  // load) against this store and the caller's load of stop_requested_ afterwards.
+  wait_word_.store((seq << kSeqShift) | (own_stop ? kOwnStopBit : 0) | kWaiting, std::memory_order_seq_cst);
   return seq;
 }
 
 bool Fiber::end_wait(std::uint64_t seq, WaitState to) {
-  std::uint64_t expected = (seq << 2) | kWaiting;
-  return wait_word_.compare_exchange_strong(expected, (seq << 2) | to, std::memory_order_acq_rel);
+  std::uint64_t w = wait_word_.load(std::memory_order_relaxed);
+  // Only kPublishedBit can change under us (the park callback): retry for it.
+  while ((w >> kSeqShift) == seq && (w & kStateMask) == kWaiting) {
+    if (wait_word_.compare_exchange_weak(w, (w & ~kStateMask) | to, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Fiber::stop_wait(std::uint64_t seq) {
+  std::uint64_t w = wait_word_.load(std::memory_order_relaxed);
+  while ((w >> kSeqShift) == seq && (w & kStateMask) == kWaiting) {
+    if (wait_word_.compare_exchange_weak(w, (w & ~kStateMask) | kStopped, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+      // Published: the fiber is parked and we ended its wait, so we ready it. Not
+      // published: mark_published() will see kStopped and the park callback
+      // readies it (both are read-modify-writes of this word: one sees the other).
+      if (w & kPublishedBit) wake();
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Fiber::mark_published(std::uint64_t seq) {
+  std::uint64_t w = wait_word_.load(std::memory_order_relaxed);
+  while ((w >> kSeqShift) == seq) {
+    if (wait_word_.compare_exchange_weak(w, w | kPublishedBit, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      return (w & kStateMask) == kStopped;
+    }
+  }
+  return false;  // a later wait: this one ended and the fiber ran on
 }
 
 void Fiber::on_timer(Task* task, std::uint64_t seq) {

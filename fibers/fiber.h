@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 #include <string_view>
@@ -58,8 +59,13 @@ class Fiber final : public Task {
   enum class Action : std::uint8_t { kNone, kPark, kYield, kRunChild, kQueueFront };
 
   // A control block from the calling thread's pool (or a new one) whose stack has
-  // at least `stack_size` usable bytes (0: the default).
+  // at least `stack_size` usable bytes (0: the default). Throws
+  // std::invalid_argument above kMaxStackSize, std::system_error if a new stack
+  // cannot be mapped, std::bad_alloc.
   static Fiber* acquire(std::size_t stack_size);
+  // Gives a block from acquire() back to the pool unstarted (a spawn that threw
+  // before launching it; the caller destroys any payload it made).
+  void discard() noexcept;
 
   // Room inside the control block for a spawn's callable and result, so that most
   // spawns allocate nothing; bigger ones go to the heap (spawn.h).
@@ -74,17 +80,43 @@ class Fiber final : public Task {
   void* take_payload() { return std::exchange(payload_, nullptr); }
 
   // --- the wait word, for Waiter (fibers/waiter.h) ---------------------------------
-  // Word layout: (sequence << 2) | state. A wait bumps the sequence, so a timer or
-  // notify aimed at an earlier wait fails its compare-exchange and does nothing.
-  enum WaitState : std::uint64_t { kIdle = 0, kWaiting = 1, kNotified = 2, kTimedOut = 3 };
-  std::uint64_t begin_wait();
+  // Word layout: (sequence << kSeqShift) | kOwnStopBit? | kPublishedBit? | state. A
+  // wait bumps the sequence, so a timer, notify or stop aimed at an earlier wait
+  // fails its compare-exchange and does nothing. Every transition out of kWaiting is
+  // a compare-exchange (acq_rel) on this word, so exactly one of notify, deadline
+  // and stop ends a wait; the winner's earlier writes happen before the fiber reads
+  // wait_state() (acquire) after it resumes.
+  enum WaitState : std::uint64_t { kIdle = 0, kWaiting = 1, kNotified = 2, kTimedOut = 3, kStopped = 4 };
+  static constexpr std::uint64_t kStateMask = 7;
+  // Set by the park callback once the wait is published: from then on a stop may
+  // ready the fiber itself. A stop that ends the wait earlier leaves the readying
+  // to the park callback (the fiber may still be on its stack then).
+  static constexpr std::uint64_t kPublishedBit = 8;
+  // This wait also ends on the fiber's own request_stop() (this_fiber::sleep_*).
+  static constexpr std::uint64_t kOwnStopBit = 16;
+  static constexpr unsigned kSeqShift = 5;
+  std::uint64_t begin_wait(bool own_stop = false);
   // Moves wait `seq` from kWaiting to `to`. True for the one caller that does.
   bool end_wait(std::uint64_t seq, WaitState to);
-  // Ends wait `seq` as notified when nothing else can race to end it (no timer,
-  // a sole notifier): a release store.
-  void end_wait_sole(std::uint64_t seq) { wait_word_.store((seq << 2) | kNotified, std::memory_order_release); }
-  WaitState wait_state() const { return static_cast<WaitState>(wait_word_.load(std::memory_order_acquire) & 3); }
+  // Ends wait `seq` as notified when nothing else can race to end it (no timer, no
+  // stop, a sole notifier): a release store.
+  void end_wait_sole(std::uint64_t seq) {
+    wait_word_.store((seq << kSeqShift) | kNotified, std::memory_order_release);
+  }
+  // Ends wait `seq` as stopped, and readies the fiber if the wait was published.
+  // True if this call ended it. Any thread.
+  bool stop_wait(std::uint64_t seq);
+  // The park callback, after publishing wait `seq`: marks it published. True if a
+  // stop ended it before that (nobody readied the fiber: the caller must).
+  bool mark_published(std::uint64_t seq);
+  WaitState wait_state() const {
+    return static_cast<WaitState>(wait_word_.load(std::memory_order_acquire) & kStateMask);
+  }
   void timer_armed() { timers_pending_.fetch_add(1, std::memory_order_relaxed); }
+  // Keeps the control block from being freed (not from being reused) while a park
+  // callback still touches it after publishing (the timers' reference count).
+  void hold() { timers_pending_.fetch_add(1, std::memory_order_relaxed); }
+  void unhold() { timers_pending_.fetch_sub(1, std::memory_order_release); }
 
   // --- called from inside the fiber ------------------------------------------------
   // Suspends; once off its stack, `callback(arg)` runs on the same executor thread
@@ -121,8 +153,12 @@ class Fiber final : public Task {
   // --- any thread --------------------------------------------------------------------
   // Readies a parked fiber (into runnext on a worker of its executor).
   void wake() { executor_->submit(this, Placement::kNext); }
+  // Sets the stop flag, requests stop on the fiber's stop_token, and ends a wait
+  // that the fiber's own stop cancels (begin_wait(own_stop = true)).
   void request_stop();
-  bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
+  // seq_cst: the waiter's half of the Dekker pair with request_stop() (see
+  // begin_wait).
+  bool stop_requested() const { return stop_requested_.load(std::memory_order_seq_cst); }
   std::stop_token stop_token();
 
   // The JoinHandle is done with the fiber (joined or detached). Whichever of the
@@ -135,6 +171,12 @@ class Fiber final : public Task {
   std::exception_ptr take_exception() { return std::exchange(exception_, nullptr); }
   // Registers a joiner. False if the fiber has already finished (no wait needed).
   bool set_joiner(Waiter* waiter);
+  // A joiner whose wait was stopped takes its registration back: kWithdrawn (the
+  // fiber still runs and will not touch the Waiter), kFinishing (finish() took the
+  // Waiter and is calling its notify_or_release(): wait_released() before it goes),
+  // or kNotRegistered (it had finished before set_joiner).
+  enum class Withdrawal : std::uint8_t { kWithdrawn, kFinishing, kNotRegistered };
+  Withdrawal withdraw_joiner(Waiter* waiter);
 
   std::uint64_t id() const { return id_; }
   std::string_view name() const { return coro_.name(); }
@@ -174,6 +216,9 @@ class Fiber final : public Task {
   void run_body();
   void finish();
   void recycle();
+  // The fiber ended with an exception and was detached: nobody will see it, so
+  // it goes to the executor's handler, or terminates the program.
+  [[gnu::cold]] void report_unhandled_exception() noexcept;
 
   Coroutine coro_;
   Executor* executor_ = nullptr;
@@ -181,9 +226,14 @@ class Fiber final : public Task {
   void* payload_ = nullptr;
   void (*destroy_payload_)(void*) = nullptr;
   std::atomic<std::uint64_t> wait_word_{0};
-  // Timers still referring to this block: it is never freed while any is pending.
+  // Timers still referring to this block (and park callbacks holding it): it is
+  // never freed while any is pending.
   std::atomic<int> timers_pending_{0};
   std::exception_ptr exception_;
+  // The executor's handler for an exception nobody joins for, captured when the
+  // fiber ends with an exception while the executor surely lives (a handle
+  // detached later may outlive the executor). Published to the handle side by end_.
+  std::shared_ptr<const UnhandledExceptionHandler> unhandled_handler_;
   // How the fiber ends, in one word so that finishing costs one atomic
   // read-modify-write: kFinished (set by the fiber), kReleased (set by the
   // JoinHandle), and the joiner's Waiter* in the other bits (Waiters are 8-byte

@@ -18,6 +18,7 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -65,6 +66,37 @@ Executor& default_executor();
 // Submits (or, from a fiber on the same executor, runs first) a started fiber.
 void launch(Fiber* fiber);
 
+// Undoes a spawn that throws before its fiber is launched. Construction counts the
+// fiber as the executor's work (on_work_started, which itself may throw); unless
+// commit() is called, destruction destroys the held payload, returns the held
+// control block to its pool unstarted, and gives the work count back
+// (on_work_finished) — so the executor's count, its workers' spawn credit and the
+// fiber pools are exactly as before the spawn.
+class SpawnRollback {
+ public:
+  explicit SpawnRollback(Executor& executor) : executor_(&executor) { executor.on_work_started(); }
+  SpawnRollback(const SpawnRollback&) = delete;
+  SpawnRollback& operator=(const SpawnRollback&) = delete;
+  ~SpawnRollback() {
+    if (executor_ == nullptr) return;
+    if (payload_ != nullptr) destroy_payload_(payload_);
+    if (fiber_ != nullptr) fiber_->discard();
+    executor_->on_work_finished();
+  }
+  Fiber* hold(Fiber* fiber) { return fiber_ = fiber; }
+  void hold(void* payload, void (*destroy)(void*)) {
+    payload_ = payload;
+    destroy_payload_ = destroy;
+  }
+  void commit() { executor_ = nullptr; }
+
+ private:
+  Executor* executor_;
+  Fiber* fiber_ = nullptr;
+  void* payload_ = nullptr;
+  void (*destroy_payload_)(void*) = nullptr;
+};
+
 }  // namespace detail
 
 namespace detail {
@@ -108,8 +140,7 @@ class [[nodiscard]] JoinHandle {
   // std::logic_error if the handle was already joined or detached, or if a fiber
   // joins itself.
   T join() {
-    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::join: already joined or detached");
-    if (fiber_ == detail::current_fiber()) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+    check_joinable();
     if (!fiber_->finished()) {
       Waiter w;
       w.object = fiber_;
@@ -117,6 +148,65 @@ class [[nodiscard]] JoinHandle {
       auto* f = fiber_;
       w.wait([f, &w] { return f->set_joiner(&w); });
     }
+    return take_result();
+  }
+
+  // What join(stop_token) returns: the result, or nullopt if the stop came first;
+  // for JoinHandle<void>, true if the fiber finished, false if the stop came first.
+  using StoppableResult = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+
+  // As join(), but gives up when a stop is requested on `stop` (also at once if it
+  // already was): returns nullopt (false for JoinHandle<void>) and the handle stays
+  // joinable, to join or detach later. If the fiber finished, returns its result
+  // (true for void) or rethrows its exception, as join() does. Blocks the calling
+  // fiber (parked) or thread. Pass this_fiber::stop_token() to give up when the
+  // calling fiber is asked to stop.
+  StoppableResult join(const std::stop_token& stop) {
+    check_joinable();
+    if (!fiber_->finished()) {
+      Waiter w;
+      w.object = fiber_;
+      w.kind = "join";
+      auto* f = fiber_;
+      if (w.wait([f, &w] { return f->set_joiner(&w); }, std::nullopt, stop) == WakeReason::kStopped) {
+        switch (f->withdraw_joiner(&w)) {
+          case detail::Fiber::Withdrawal::kWithdrawn:
+            return StoppableResult{};  // still running; still joinable
+          case detail::Fiber::Withdrawal::kFinishing:
+            w.wait_released();  // it finished and is about to leave our Waiter alone
+            break;
+          case detail::Fiber::Withdrawal::kNotRegistered:
+            break;  // it had finished before we could register
+        }
+      }
+    }
+    if constexpr (std::is_void_v<T>) {
+      take_result();
+      return true;
+    } else {
+      return StoppableResult(take_result());
+    }
+  }
+  // Lets the fiber run on its own; its result is discarded. Throws std::logic_error
+  // if already joined or detached.
+  void detach() {
+    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::detach: already joined or detached");
+    std::exchange(fiber_, nullptr)->release();
+  }
+
+  // Asks the fiber to stop: its this_fiber::stop_token() reports it, and its
+  // this_fiber::sleep_for/sleep_until (now or later) return false at once.
+  void request_stop() {
+    if (fiber_ != nullptr) fiber_->request_stop();
+  }
+
+ private:
+  void check_joinable() const {
+    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::join: already joined or detached");
+    if (fiber_ == detail::current_fiber()) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+  }
+  // The fiber has finished: takes its result (or rethrows) and lets go of it.
+  T take_result() {
     detail::Fiber* f = std::exchange(fiber_, nullptr);
     void* payload = f->take_payload();
     std::exception_ptr error = f->take_exception();
@@ -138,19 +228,6 @@ class [[nodiscard]] JoinHandle {
     }
   }
 
-  // Lets the fiber run on its own; its result is discarded. Throws std::logic_error
-  // if already joined or detached.
-  void detach() {
-    if (fiber_ == nullptr) throw std::logic_error("spindle::JoinHandle::detach: already joined or detached");
-    std::exchange(fiber_, nullptr)->release();
-  }
-
-  // Asks the fiber to stop: its this_fiber::stop_token() reports it.
-  void request_stop() {
-    if (fiber_ != nullptr) fiber_->request_stop();
-  }
-
- private:
   detail::Fiber* fiber_ = nullptr;
   Slot* result_ = nullptr;
   void (*destroy_)(void*) = nullptr;
@@ -158,7 +235,11 @@ class [[nodiscard]] JoinHandle {
 
 // Starts fn(args...) on a fiber. Arguments are decay-copied (use std::ref to pass
 // references). Throws std::logic_error if there is no executor to run on, or if the
-// executor is shutting down and the call comes from outside it.
+// executor is shutting down and the call comes from outside it;
+// std::invalid_argument if the stack size is above kMaxStackSize (coro/stack.h);
+// std::system_error if the stack cannot be mapped; and whatever copying or moving
+// fn and args throws (std::bad_alloc included). A spawn that throws has no effect:
+// nothing is started, and the executor (its shutdown included) is as before.
 template <class F, class... A>
 auto spawn(const FiberOptions& options, F&& f, A&&... args) {
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
@@ -167,9 +248,12 @@ auto spawn(const FiberOptions& options, F&& f, A&&... args) {
   };
   using P = detail::Payload<decltype(bound), R>;
   Executor& executor = options.executor != nullptr ? *options.executor : detail::default_executor();
-  executor.on_work_started();
-  detail::Fiber* fiber =
-      detail::Fiber::acquire(options.stack_size != 0 ? options.stack_size : executor.fiber_stack_size());
+  // Everything from here to launch may throw (an invalid stack size, a failed stack
+  // allocation, bad_alloc, a throwing move of the callable): the rollback then gives
+  // back what was taken, so a failed spawn leaves the executor as it was.
+  detail::SpawnRollback rollback(executor);
+  detail::Fiber* fiber = rollback.hold(
+      detail::Fiber::acquire(options.stack_size != 0 ? options.stack_size : executor.fiber_stack_size()));
   P* payload;
   void (*destroy)(void*);
   if constexpr (sizeof(P) <= detail::Fiber::kInlinePayload && alignof(P) <= 16) {
@@ -179,8 +263,10 @@ auto spawn(const FiberOptions& options, F&& f, A&&... args) {
     payload = new P{std::move(bound), std::nullopt};
     destroy = [](void* p) { delete static_cast<P*>(p); };
   }
+  rollback.hold(payload, destroy);
   fiber->start(&executor, options.name, &P::run, payload, destroy);
   JoinHandle<R> handle(detail::HandleKey{}, fiber, &payload->result, destroy);
+  rollback.commit();  // from here nothing throws: the fiber owns the payload
   detail::launch(fiber);
   return handle;
 }

@@ -17,16 +17,26 @@ Clock::time_point now() {
 
 namespace spindle::this_fiber {
 
-void sleep_until(Clock::time_point deadline) {
+bool sleep_until(Clock::time_point deadline) { return sleep_until(deadline, std::stop_token{}); }
+
+bool sleep_until(Clock::time_point deadline, const std::stop_token& stop) {
   if (detail::current_fiber() == nullptr) {
-    std::this_thread::sleep_until(deadline);  // plain threads live in real time
-    return;
+    // Plain threads live in real time.
+    if (!stop.stop_possible()) {
+      std::this_thread::sleep_until(deadline);
+      return true;
+    }
+    Waiter w;
+    w.kind = "sleep";
+    return w.wait([] { return true; }, deadline, stop) != WakeReason::kStopped;
   }
   while (detail::now() < deadline) {
     Waiter w;
     w.kind = "sleep";
-    w.wait([] { return true; }, deadline);  // nobody notifies: the deadline ends it
+    // Nobody notifies: the deadline, the token or the fiber's own stop ends it.
+    if (w.wait([] { return true; }, deadline, stop, /*own_stop=*/true) == WakeReason::kStopped) return false;
   }
+  return true;
 }
 
 std::uint64_t id() {

@@ -1,5 +1,9 @@
 // this_fiber: what a fiber can ask about and do to itself. Every function also works
 // on a plain thread, where it applies to the thread (yield and sleep block it).
+//
+// Cancellation: sleep_for/sleep_until end early when the fiber is asked to stop;
+// the blocking calls of sync/ and JoinHandle::join take a std::stop_token (pass
+// this_fiber::stop_token() to make them honour the fiber's own stop).
 #pragma once
 
 #include <chrono>
@@ -30,13 +34,24 @@ inline void yield() {
   }
 }
 
-// Parks this fiber (not its worker) until `deadline`; a plain thread sleeps. Never
-// returns early.
-void sleep_until(Clock::time_point deadline);
+// Parks this fiber (not its worker) until `deadline`, or until a stop is requested
+// of this fiber (JoinHandle::request_stop(), or a Scope stopping its children):
+// true if the deadline was reached, false if a stop ended the sleep (at once if the
+// stop came before the call). So a server's graceful shutdown need not wait out
+// its sleepers. On a plain thread: sleeps the thread until `deadline`; always true
+// (a thread has no stop of its own; use the stop_token form).
+bool sleep_until(Clock::time_point deadline);
+// As above, returning false also when `stop` is requested (on a plain thread too,
+// where it blocks the thread).
+bool sleep_until(Clock::time_point deadline, const std::stop_token& stop);
 
 template <class Rep, class Period>
-void sleep_for(std::chrono::duration<Rep, Period> d) {
-  sleep_until(detail::now() + std::chrono::ceil<Clock::duration>(d));
+bool sleep_for(std::chrono::duration<Rep, Period> d) {
+  return sleep_until(detail::now() + std::chrono::ceil<Clock::duration>(d));
+}
+template <class Rep, class Period>
+bool sleep_for(std::chrono::duration<Rep, Period> d, const std::stop_token& stop) {
+  return sleep_until(detail::now() + std::chrono::ceil<Clock::duration>(d), stop);
 }
 
 // The fiber's id (unique for the life of the process), or 0 on a plain thread.

@@ -4,6 +4,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string_view>
 
 namespace spindle {
 
@@ -28,6 +32,16 @@ enum class Placement : std::uint8_t {
            // continuation: fork-join trees then run depth-first)
 };
 
+// Which fiber an executor hook is about: the sched layer knows fibers by no more.
+struct FiberInfo {
+  std::uint64_t id = 0;    // the fiber's id (JoinHandle::id, this_fiber::id)
+  std::string_view name;   // FiberOptions::name; may be empty. Valid during the call only
+};
+
+// Receives an exception that escaped a detached fiber, which nobody can join any
+// more (SchedulerOptions::on_unhandled_exception).
+using UnhandledExceptionHandler = std::function<void(const FiberInfo& fiber, std::exception_ptr error)>;
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -43,7 +57,9 @@ class Executor {
   // Outstanding-work accounting, for shutdown: the fibers layer calls
   // on_work_started() when a fiber is spawned and on_work_finished() when it ends;
   // an executor's destructor waits until the count drops to zero. on_work_started
-  // throws std::logic_error when the executor no longer accepts new work.
+  // throws std::logic_error when the executor no longer accepts new work. A spawn
+  // that throws after on_work_started (no stack, a throwing move of the callable)
+  // undoes it with on_work_finished, on the same thread, before returning.
   virtual void on_work_started() {}
   virtual void on_work_finished() noexcept {}
 
@@ -51,6 +67,12 @@ class Executor {
   // (testing/simulation.h), where time jumps to the next timer when nothing can run.
   // Timed waits and sleeps measure deadlines with it (fibers: detail::now()).
   virtual Clock::time_point now() const { return Clock::now(); }
+
+  // The handler for exceptions that escape this executor's detached fibers, or null:
+  // then the program terminates with a message naming the fiber and the exception.
+  // Shared, because a handle detached after its fiber ended may call it after the
+  // executor is gone.
+  virtual std::shared_ptr<const UnhandledExceptionHandler> unhandled_exception_handler() const { return nullptr; }
 
   // Usable stack bytes for fibers spawned here without an explicit size; 0 means
   // coro's kDefaultStackSize.

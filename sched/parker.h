@@ -21,6 +21,10 @@ class Parker {
   void park(std::optional<Clock::time_point> deadline = std::nullopt);
   // Gives the permit; wakes the parked thread if it sleeps.
   void unpark();
+  // Whether a permit is waiting (the owner, before sleeping somewhere else).
+  bool permit_pending() const { return permit_.load(std::memory_order_relaxed) != 0; }
+  // Drops a pending permit (the owner, after sleeping somewhere else).
+  void consume() { permit_.exchange(0, std::memory_order_acquire); }
 
  private:
   // 0: no permit, 1: permit. The futex word.

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <utility>
 
 #include "spindle/sched/fault_point.h"
@@ -19,17 +22,47 @@ using detail::bump;
 using detail::kSpawnCredit;
 using detail::tls_worker;
 
+SchedulerOptions Scheduler::validated(SchedulerOptions options) {
+  const std::string who = "spindle::Scheduler '" + options.name + "': ";
+  if (options.workers > SchedulerOptions::kMaxWorkers) {
+    throw std::invalid_argument(who + "workers = " + std::to_string(options.workers) + " is above the limit of " +
+                                std::to_string(SchedulerOptions::kMaxWorkers) + " (SchedulerOptions::kMaxWorkers)");
+  }
+  if (options.stack_size > SchedulerOptions::kMaxStackSize) {
+    throw std::invalid_argument(who + "stack_size = " + std::to_string(options.stack_size) +
+                                " bytes is above the limit of " + std::to_string(SchedulerOptions::kMaxStackSize) +
+                                " (SchedulerOptions::kMaxStackSize)");
+  }
+  if (options.topology && options.topology->cores().empty()) {
+    throw std::invalid_argument(who + "the topology has no cores");
+  }
+  return options;
+}
+
 Scheduler::Scheduler(SchedulerOptions options)
-    : options_(std::move(options)), topology_(options_.topology ? *options_.topology : Topology::detect()) {
-  const auto& cores = topology_.cores();
+    : options_(validated(std::move(options))),
+      topology_(options_.topology ? *options_.topology : Topology::detect()) {
+  if (options_.on_unhandled_exception) {
+    unhandled_exception_handler_ = std::make_shared<const UnhandledExceptionHandler>(options_.on_unhandled_exception);
+  }
   std::size_t n = options_.workers;
   if (n == 0) {
-    n = options_.pinning == Pinning::kCores          ? cores.size()
+    n = options_.pinning == Pinning::kCores          ? topology_.cores().size()
         : options_.pinning == Pinning::kHyperthreads ? static_cast<std::size_t>(topology_.pu_count())
                                                      : std::max(1u, std::thread::hardware_concurrency());
+    n = std::clamp<std::size_t>(n, 1, SchedulerOptions::kMaxWorkers);
   }
-  // Place worker i: its core (for stealing distance) and the CPUs it is pinned to.
+  place_workers(n);
+  start_workers();
+}
+
+// Places worker i on a core (for stealing distance) and on the CPUs it is pinned
+// to, and gives it the victim groups of its core. Time and memory: workers x cores
+// used, so linear in the workers (no per-worker list of every other worker).
+void Scheduler::place_workers(std::size_t n) {
+  const auto& cores = topology_.cores();
   std::vector<int> core_of(n);
+  workers_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->sched = this;
@@ -53,21 +86,81 @@ Scheduler::Scheduler(SchedulerOptions options)
     }
     workers_.push_back(std::move(w));
   }
-  // Victims grouped by topological distance, nearest first.
+  // Victims grouped by topological distance, nearest first, once per core used.
+  std::vector<int> slot_of_core(cores.size(), -1);
   for (std::size_t i = 0; i < n; ++i) {
-    std::vector<std::vector<int>> groups(4);
-    for (std::size_t j = 0; j < n; ++j) {
-      if (j != i) groups[static_cast<std::size_t>(topology_.distance(core_of[i], core_of[j]))].push_back(static_cast<int>(j));
-    }
-    for (auto& g : groups) {
-      if (!g.empty()) workers_[i]->victim_groups.push_back(std::move(g));
+    int& slot = slot_of_core[static_cast<std::size_t>(core_of[i])];
+    if (slot < 0) {
+      slot = static_cast<int>(victims_by_core_.size());
+      std::vector<std::vector<int>> groups(4);
+      for (std::size_t j = 0; j < n; ++j) {
+        groups[static_cast<std::size_t>(topology_.distance(core_of[i], core_of[j]))].push_back(static_cast<int>(j));
+      }
+      std::erase_if(groups, [](const std::vector<int>& g) { return g.empty(); });
+      victims_by_core_.push_back(std::move(groups));
     }
   }
-  for (auto& w : workers_) {
-    w->thread = std::thread([this, wp = w.get()] { worker_main(*wp); });
-    // Pinned here rather than by the worker itself, so the placement holds by the
-    // time the constructor returns.
-    if (!w->cpus.empty()) detail::pin_thread(w->thread, w->cpus);
+  // victims_by_core_ no longer grows: spans into it stay valid.
+  for (std::size_t i = 0; i < n; ++i) {
+    workers_[i]->victim_groups = victims_by_core_[static_cast<std::size_t>(slot_of_core[static_cast<std::size_t>(core_of[i])])];
+  }
+  // Workers start asleep on the idle list, reversed so that the first wake picks
+  // worker 0; a submission wakes them as usual (wake_idle_worker).
+  for (std::size_t i = n; i-- > 0;) {
+    workers_[i]->idle = true;
+    idle_.push_back(static_cast<int>(i));
+  }
+  idle_count_.store(static_cast<int>(n), std::memory_order_relaxed);
+}
+
+void Scheduler::start_workers() {
+  std::size_t started = 0;
+  auto stop_started = [&] {
+    {
+      std::lock_guard<std::mutex> lk(lock_);
+      stopping_.store(true, std::memory_order_seq_cst);
+      shutdown_.store(true, std::memory_order_seq_cst);
+    }
+    for (std::size_t i = 0; i < started; ++i) workers_[i]->parker.unpark();
+    for (std::size_t i = 0; i < started; ++i) workers_[i]->thread.join();
+  };
+  try {
+    for (; started < workers_.size(); ++started) {
+      Worker& w = *workers_[started];
+      w.thread = std::thread([this, wp = &w] { worker_main(*wp); });
+      // Pinned here rather than by the worker itself, so the placement holds by
+      // the time the constructor returns.
+      if (!w.cpus.empty()) detail::pin_thread(w.thread, w.cpus);
+    }
+  } catch (const std::system_error& e) {
+    stop_started();
+    throw std::system_error(e.code(), "spindle::Scheduler '" + options_.name + "': cannot start worker " +
+                                          std::to_string(started) + " of " + std::to_string(workers_.size()));
+  } catch (...) {
+    stop_started();
+    throw;
+  }
+}
+
+// A new worker sleeps until a submission (wake_idle_worker), a timer (add_timer)
+// or shutdown wakes it, instead of scanning every other worker for work: that is
+// what kept construction quadratic in the worker count. Leaving the idle list is
+// the same as at the end of find_work's park.
+void Scheduler::wait_for_first_wake(Worker& w) {
+  bump(w.parks);
+  const auto parked_at = Clock::now();
+  w.parker.park();
+  w.parked_ns.store(static_cast<std::uint64_t>(
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - parked_at).count()),
+                    std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lk(lock_);
+  if (w.idle) {  // woken by shutdown, a timer, or spuriously: leave the idle list ourselves
+    idle_.erase(std::find(idle_.begin(), idle_.end(), w.index));
+    idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    w.idle = false;
+  } else if (w.woken_spinning) {  // wake_idle_worker counted us as spinning
+    w.woken_spinning = false;
+    w.spinning = true;
   }
 }
 
@@ -75,19 +168,39 @@ Scheduler::~Scheduler() {
   stopping_.store(true, std::memory_order_seq_cst);
   // Workers hand back their spawn credit when they see stopping_: wake them all so
   // that parked ones do too.
-  for (auto& w : workers_) w->parker.unpark();
+  for (auto& w : workers_) unpark_worker(*w);
   {
     std::unique_lock<std::mutex> lk(lock_);
     while (outstanding_.load(std::memory_order_acquire) > 0) {
       if (!drained_.wait_for(lk, std::chrono::seconds(5), [&] { return outstanding_.load() <= 0; })) {
         std::fprintf(stderr, "spindle: Scheduler '%s' is being destroyed and still waits for %lld fiber(s)\n",
                      name(), static_cast<long long>(outstanding_.load()));
+        if (Poller* p = poller()) {
+          std::string waiters;
+          p->describe_waiters(waiters);
+          if (!waiters.empty()) std::fprintf(stderr, "spindle: blocked in I/O:\n%s", waiters.c_str());
+        }
       }
     }
     shutdown_.store(true, std::memory_order_seq_cst);
   }
-  for (auto& w : workers_) w->parker.unpark();
+  for (auto& w : workers_) unpark_worker(*w);
   for (auto& w : workers_) w->thread.join();
+  // A foreign thread whose submit readied the last fibers may still be waking a
+  // worker. Its ForeignCall was counted before its task became runnable, so before
+  // that task finished and before our acquire load of outstanding_ above saw the
+  // work drained: this load sees the count, or its release decrement, which then
+  // orders all its touches of *this before the members are destroyed.
+  while (foreign_calls_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
+
+Poller* Scheduler::install_poller(std::unique_ptr<Poller> poller) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (Poller* p = poller_.load(std::memory_order_relaxed)) return p;
+  poller_owner_ = std::move(poller);
+  // Release pairs with the workers' acquire loads: they see a constructed poller.
+  poller_.store(poller_owner_.get(), std::memory_order_release);
+  return poller_owner_.get();
 }
 
 // Outstanding-work accounting without a shared read-modify-write per fiber: a
@@ -153,6 +266,7 @@ void Scheduler::submit(Task* task, Placement placement) {
     push_local(*w, task, placement);
     return;
   }
+  detail::ForeignCall call(foreign_calls_);  // until we stop touching *this
   {
     std::lock_guard<std::mutex> lk(lock_);
     global_.push_back(task);
@@ -163,17 +277,21 @@ void Scheduler::submit(Task* task, Placement placement) {
 
 void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   if (placement == Placement::kNext) {
-    task = std::exchange(w.runnext, task);  // the old runnext goes to the queue
-    if (task == nullptr) return;            // nobody can steal runnext: no one to wake
+    task = put_runnext(w, task);  // the old runnext goes to the queue
+    // The task waits for this worker's next scheduling point, which a long task
+    // may delay: an idle worker, if any, comes to steal it (steal_runnext), as Go's
+    // ready() calls wakep(). put_runnext's exchange is the Dekker barrier.
+    if (workers_.size() > 1) wake_if_idle();
+    if (task == nullptr) return;
   }
   const bool was_empty = w.queue.empty();
-  if (was_empty && w.runnext == nullptr && nobody_would_steal()) {
+  if (was_empty && w.runnext.load(std::memory_order_relaxed) == nullptr && nobody_would_steal()) {
     // First or last in line, it is next in line all the same: runnext is that
     // place, and taking a task from runnext costs no atomic read-modify-write (the
     // ring's pop does). Only while every other worker is busy: an idle or spinning
     // one would want to steal it. A yield ping-pong between two fibers, or a fiber
     // spawning and joining children one at a time, thus runs without atomics.
-    w.runnext = task;
+    w.runnext.store(task, std::memory_order_release);
     return;
   }
   if (placement == Placement::kFront && w.queue.push_front(task)) {
@@ -187,9 +305,13 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   // its re-check (Dekker): either it sees our task or we see it idle.
   if (was_empty && workers_.size() > 1) {  // a lone worker has nobody to wake
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (idle_count_.load(std::memory_order_relaxed) > 0 && spinning_.load(std::memory_order_relaxed) == 0) {
-      wake_idle_worker();
-    }
+    wake_if_idle();
+  }
+}
+
+void Scheduler::wake_if_idle() {
+  if (idle_count_.load(std::memory_order_relaxed) > 0 && spinning_.load(std::memory_order_relaxed) == 0) {
+    wake_idle_worker();
   }
 }
 
@@ -230,7 +352,7 @@ void Scheduler::wake_idle_worker() {
     spinning_.fetch_sub(1, std::memory_order_seq_cst);
     return;
   }
-  target->parker.unpark();
+  unpark_worker(*target);
 }
 
 void Scheduler::stop_spinning(Worker& w) {
@@ -257,8 +379,15 @@ std::vector<int> Scheduler::worker_affinity(std::size_t i) const {
   return detail::thread_affinity(const_cast<std::thread&>(workers_.at(i)->thread));
 }
 
-const std::vector<std::vector<int>>& Scheduler::victim_groups(std::size_t i) const {
-  return workers_.at(i)->victim_groups;
+std::vector<std::vector<int>> Scheduler::victim_groups(std::size_t i) const {
+  const Worker& w = *workers_.at(i);
+  std::vector<std::vector<int>> groups;
+  for (const auto& g : w.victim_groups) {
+    std::vector<int> others;
+    std::copy_if(g.begin(), g.end(), std::back_inserter(others), [&](int v) { return v != w.index; });
+    if (!others.empty()) groups.push_back(std::move(others));
+  }
+  return groups;
 }
 
 }  // namespace spindle

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "spindle/sched/executor.h"
+#include "spindle/sched/poller.h"
 #include "spindle/sched/task_list.h"
 #include "spindle/sched/topology.h"
 
@@ -34,17 +36,48 @@ enum class Pinning : std::uint8_t {
 };
 
 struct SchedulerOptions {
-  // Number of workers; 0 picks one per core (kCores), per PU (kHyperthreads) or per
-  // online CPU (kNone). More workers than cores wrap around the cores.
+  // The most workers a Scheduler accepts; more is rejected (std::invalid_argument).
+  static constexpr std::size_t kMaxWorkers = 4096;
+  // The largest fiber stack (equal to coro's kMaxStackSize, 1 GiB).
+  static constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
+
+  // Number of workers, at most kMaxWorkers; 0 picks one per core (kCores), per PU
+  // (kHyperthreads) or per online CPU (kNone), capped at kMaxWorkers. More workers
+  // than cores wrap around the cores.
   std::size_t workers = 0;
+  // Pinned by default. Measured for a game loop's frame (bench/frame: a plain
+  // thread forks 64 jobs and waits) on a 2-vCPU VM shared with other CPU-bound
+  // processes, 2026-12-02: pinned workers had the lower frame latency (median p50
+  // 172 us back to back, 214 us with 1 ms between frames) than unpinned ones
+  // (277 us, 330 us) and used less CPU per frame, so pinning stays the default
+  // under load. A single wake of a fully parked pool is the exception: there
+  // unpinned wins (bench/fiber_ops "wake" rows), since a pinned worker can only
+  // be woken on its own vCPU.
   Pinning pinning = Pinning::kCores;
-  // Usable stack bytes of the fibers spawned here; 0 is coro's kDefaultStackSize.
+  // Usable stack bytes of the fibers spawned here, at most kMaxStackSize; 0 is
+  // coro's kDefaultStackSize.
   std::size_t stack_size = 0;
+  // How long a worker that ran out of work keeps looking (stealing, polling the
+  // global queue) before it parks, while it is the one spinning worker allowed per
+  // two busy ones. Work that arrives meanwhile (the next frame of a game loop, a
+  // burst from a plain thread) then costs no futex wake. Zero parks at once. An
+  // idle Scheduler still parks: this is spent once per run-out, not continuously.
+  std::chrono::microseconds spin_before_park{50};
   // Names the worker threads ("<name>/<i>") and appears in diagnostics.
   std::string name = "spindle";
   // The machine to place workers on; defaults to Topology::detect(). Tests pass a
   // synthetic one (with Pinning::kNone, since its PUs are not real).
   std::optional<Topology> topology = std::nullopt;
+  // Called with an exception that escapes a detached fiber of this scheduler (its
+  // JoinHandle was detached, so nobody can join it and see the exception). Empty
+  // (the default): the program prints "spindle: exception escaped detached fiber
+  // #<id> '<name>': <what()>" and calls std::terminate, as an exception escaping a
+  // std::thread does. The handler runs on the worker where the fiber ended, or on
+  // the thread that calls detach() if the fiber had already ended; it must not
+  // throw (std::terminate) and must not block (no waits on spindle primitives:
+  // it may run on the stack of the worker's next fiber). It is never called for
+  // joined fibers: join() rethrows their exceptions.
+  UnhandledExceptionHandler on_unhandled_exception = {};
 };
 
 // Counters, approximate while workers run.
@@ -58,6 +91,12 @@ struct SchedulerStats {
 
 class Scheduler final : public Executor {
  public:
+  // Starts the workers; they sleep until there is work. Throws
+  // std::invalid_argument for options out of range (workers above kMaxWorkers,
+  // stack_size above kMaxStackSize, a topology without cores), and
+  // std::system_error naming the worker if a worker thread cannot be created (the
+  // workers already started are stopped and joined first). Takes time linear in
+  // the number of workers.
   explicit Scheduler(SchedulerOptions options = {});
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -65,8 +104,13 @@ class Scheduler final : public Executor {
   // Shutdown: new spawns from outside the scheduler fail (std::logic_error) from
   // this point; the destructor blocks the calling thread until every fiber spawned
   // here has finished (fibers may still spawn children while it drains), printing
-  // a warning every 5 s while some remain; then it stops and joins the workers.
-  // Fibers parked forever therefore keep it waiting: join or stop them first.
+  // a warning every 5 s while some remain (naming the fibers blocked in I/O, if a
+  // poller is installed, and what each waits on); then it stops and joins the
+  // workers. Fibers parked forever therefore keep it waiting: join or stop them
+  // first (a fiber blocked in I/O ends on request_stop() or when its socket closes).
+  // It also waits for threads of other executors that are still inside submit()
+  // on this scheduler (a fiber of another scheduler waking one of ours), so the
+  // memory is freed only once nobody touches it.
   ~Scheduler() override;
 
   void submit(Task* task, Placement placement = Placement::kBack) override;
@@ -75,6 +119,17 @@ class Scheduler final : public Executor {
   void on_work_finished() noexcept override;
   const char* name() const override { return options_.name.c_str(); }
   std::size_t fiber_stack_size() const override { return options_.stack_size; }
+  std::shared_ptr<const UnhandledExceptionHandler> unhandled_exception_handler() const override {
+    return unhandled_exception_handler_;
+  }
+
+  // --- the poller seam (sched/poller.h) ------------------------------------------------
+  // Installs `poller` unless one is installed already, and returns the one that is
+  // (the Scheduler owns it and destroys it after its workers have stopped). Any
+  // thread, any time; io/ calls it on first use. Idle workers then poll it.
+  Poller* install_poller(std::unique_ptr<Poller> poller);
+  // The installed poller, or null.
+  Poller* poller() const { return poller_.load(std::memory_order_acquire); }
 
   std::size_t worker_count() const { return workers_.size(); }
   // True once the destructor has begun (new outside spawns fail).
@@ -107,17 +162,35 @@ class Scheduler final : public Executor {
 
   // Victims of worker `i` in the order it tries them: groups of equal distance,
   // nearest first (the order within a group is randomised at every steal).
-  const std::vector<std::vector<int>>& victim_groups(std::size_t i) const;
+  std::vector<std::vector<int>> victim_groups(std::size_t i) const;
 
  private:
   struct Worker;
 
+  static SchedulerOptions validated(SchedulerOptions options);
+  void place_workers(std::size_t n);
+  void start_workers();
+  void wait_for_first_wake(Worker& w);
   void worker_main(Worker& w);
   Task* find_work(Worker& w);
   Task* take_global(Worker& w, bool batch);
-  Task* steal(Worker& w);
-  bool fire_timers(Worker& w);
+  Task* steal(Worker& w, bool with_runnext);
+  Task* steal_runnext(Worker& victim);
+  Task* spin_for_work(Worker& w);
+  Task* take_runnext(Worker& w);
+  Task* put_runnext(Worker& w, Task* task);
+  bool fire_timers(Worker& w, bool try_only = false);
+  bool fire_others_timers(Worker& w);
+  // The idle path: announce idleness, re-check, park, come back. Returns a task
+  // found on the way, or null to look again; `exit` at shutdown.
+  Task* go_idle(Worker& w, bool& exit);
+  // Blocks an idle worker until it is unparked or a timer it watches is due.
+  void park_idle(Worker& w);
+  void hand_over_timer_watch(Worker& w);
+  bool any_timer_pending() const;
   void push_local(Worker& w, Task* task, Placement placement);
+  // Wakes a parked worker if there is one and nobody is looking for work.
+  void wake_if_idle();
   [[gnu::noinline]] void overflow_to_global(Worker& w, Task* task);
   // True when no other worker is idle or spinning, i.e. none would steal now.
   bool nobody_would_steal() const;
@@ -127,11 +200,22 @@ class Scheduler final : public Executor {
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
   void give_back_credit(Worker& w);
   void give_back_work(std::int64_t n);
-  bool any_local_work() const;
+  bool any_queued_work() const;
+  // Poller hooks (worker_loop.cc): poll before stealing, block in the poller
+  // instead of the futex, and unpark a worker wherever it sleeps.
+  bool poll_io(Worker& w);
+  bool io_waiting() const;
+  bool wait_in_poller(Worker& w, std::optional<Clock::time_point> deadline);
+  void unpark_worker(Worker& w);
 
   SchedulerOptions options_;
   Topology topology_;
+  std::shared_ptr<const UnhandledExceptionHandler> unhandled_exception_handler_;  // null: terminate
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Victim groups per core that has workers, shared by that core's workers (so
+  // setting them up costs workers x cores used, not workers squared); each lists
+  // the workers of the core itself too, whom the thief skips (Worker::victim_groups).
+  std::vector<std::vector<std::vector<int>>> victims_by_core_;
 
   // lock_ guards global_, idle_ and the shutdown handshake. The atomic mirrors let
   // hot paths skip the lock when there is nothing to do.
@@ -144,9 +228,28 @@ class Scheduler final : public Executor {
   // Fibers spawned and not finished, plus the workers' spawn credit (see
   // on_work_started in scheduler.cc).
   std::atomic<std::int64_t> outstanding_{0};
+  // The timer watch: one idle worker at a time parks with the earliest deadline of
+  // every worker (not only its own), so a timer whose worker is busy in a long task
+  // still fires on time. watch_until_ is the watcher's park deadline (Clock ticks),
+  // INT64_MAX while it computes one or while nobody watches. add_timer stores its
+  // deadline, then reads these (all seq_cst); the watcher publishes itself, then
+  // reads every deadline: so either it sees the new deadline or add_timer sees it
+  // and unparks it (see park_idle).
+  std::atomic<Worker*> timer_watcher_{nullptr};
+  std::atomic<std::int64_t> watch_until_{INT64_MAX};
   std::atomic<bool> stopping_{false};  // destructor started: no new outside work
   std::atomic<bool> shutdown_{false};  // drained: workers exit
   std::condition_variable drained_;
+  // Threads other than this scheduler's workers inside submit() or add_timer():
+  // after making a task runnable they still touch *this (waking a worker), possibly
+  // after that task has finished and the destructor has seen the work drained. The
+  // destructor waits for this count to reach zero before it frees anything.
+  std::atomic<int> foreign_calls_{0};
+  // The poller, set once (under lock_) and never changed until the destructor;
+  // poller_blocked_: a worker is blocked in poller->wait() (at most one is).
+  std::unique_ptr<Poller> poller_owner_;
+  std::atomic<Poller*> poller_{nullptr};
+  std::atomic<bool> poller_blocked_{false};
 };
 
 }  // namespace spindle

@@ -1,13 +1,34 @@
 #include "spindle/sched/thread_pool.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 
 namespace spindle {
 
 ThreadPool::ThreadPool(std::size_t threads, std::string name) : name_(std::move(name)) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { thread_main(); });
+  threads_.reserve(threads);
+  try {
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { thread_main(); });
+  } catch (...) {
+    // Joinable threads must not be destroyed: stop and join those that started.
+    const std::size_t started = threads_.size();
+    {
+      std::lock_guard<std::mutex> lk(lock_);
+      stopping_ = shutdown_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    try {
+      throw;
+    } catch (const std::system_error& e) {
+      throw std::system_error(e.code(), "spindle::ThreadPool '" + name_ + "': cannot start thread " +
+                                            std::to_string(started) + " of " + std::to_string(threads));
+    }
+  }
 }
 
 ThreadPool::~ThreadPool() {
@@ -39,19 +60,19 @@ void ThreadPool::on_work_finished() noexcept {
   if (--outstanding_ == 0 && stopping_) wake_.notify_all();
 }
 
+// Both notify while holding lock_: a caller from outside (a fiber of another
+// executor waking one of ours) must not touch wake_ after unlocking, since the
+// task it queued may run and finish, and the destructor (which needs lock_ to see
+// the work drained) free the pool, before a notify after the unlock would run.
 void ThreadPool::submit(Task* task, Placement) {
-  {
-    std::lock_guard<std::mutex> lk(lock_);
-    queue_.push_back(task);
-  }
+  std::lock_guard<std::mutex> lk(lock_);
+  queue_.push_back(task);
   wake_.notify_one();
 }
 
 void ThreadPool::add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) {
-  {
-    std::lock_guard<std::mutex> lk(lock_);
-    timers_.add(task, tag, deadline);
-  }
+  std::lock_guard<std::mutex> lk(lock_);
+  timers_.add(task, tag, deadline);
   wake_.notify_one();  // a sleeper may need an earlier timeout
 }
 

@@ -19,7 +19,9 @@ namespace spindle {
 
 class ThreadPool final : public Executor {
  public:
-  // `threads` == 0 means std::thread::hardware_concurrency().
+  // `threads` == 0 means std::thread::hardware_concurrency(). Throws
+  // std::system_error naming the thread if one cannot be created (those already
+  // started are stopped and joined first).
   explicit ThreadPool(std::size_t threads = 0, std::string name = "pool");
   // Same shutdown contract as Scheduler: blocks until every fiber spawned here has
   // finished, then joins the threads.

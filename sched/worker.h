@@ -4,11 +4,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
+#include "spindle/sched/cpu_relax.h"
 #include "spindle/sched/parker.h"
 #include "spindle/sched/run_queue.h"
 #include "spindle/sched/scheduler.h"
@@ -24,6 +27,10 @@ inline constexpr std::uint32_t kGlobalPollInterval = 61;
 // each other cannot starve the rest.
 inline constexpr std::uint32_t kRunnextStreakLimit = 16;
 inline constexpr int kStealRounds = 4;
+// A thief takes another worker's runnext task only once that worker has kept it
+// this long without reaching a scheduling point (Go's runqgrab waits 3 µs too):
+// normally the owner runs it next, within a fraction of this.
+inline constexpr Clock::duration kRunnextStealDelay = std::chrono::microseconds(3);
 // Counts of outstanding work a worker takes at a time (on_work_started).
 inline constexpr std::int64_t kSpawnCredit = 64;
 
@@ -38,6 +45,23 @@ extern constinit thread_local void* tls_worker;  // constinit: no TLS wrapper ca
 inline void bump(std::atomic<std::uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
+
+// Counts a thread that is not one of the scheduler's workers for as long as it is
+// inside submit() or add_timer() (Scheduler::foreign_calls_). The increment may be
+// relaxed: it is sequenced before the task is published under the scheduler's
+// lock, so it happens before the task can run and finish. The release decrement is
+// the caller's last touch of the scheduler; it pairs with the destructor's acquire
+// load of the count.
+class ForeignCall {
+ public:
+  explicit ForeignCall(std::atomic<int>& count) : count_(count) { count_.fetch_add(1, std::memory_order_relaxed); }
+  ~ForeignCall() { count_.fetch_sub(1, std::memory_order_release); }
+  ForeignCall(const ForeignCall&) = delete;
+  ForeignCall& operator=(const ForeignCall&) = delete;
+
+ private:
+  std::atomic<int>& count_;
+};
 
 inline std::uint64_t next_random(std::uint64_t& state) {  // xorshift64*
   state ^= state >> 12;
@@ -55,19 +79,30 @@ struct Scheduler::Worker {
   int index = 0;
   std::vector<int> cpus;  // pinning target; empty: not pinned
   detail::RunQueue queue;
-  Task* runnext = nullptr;  // owner only
-  std::uint32_t tick = 0;
+  // The task to run next. Only the owner stores a task here; the owner takes it
+  // with an exchange and thieves with a compare-exchange from the value they
+  // watched (steal_runnext), so each task is taken once. With one worker nobody
+  // steals and plain loads and stores do.
+  std::atomic<Task*> runnext{nullptr};
+  // Scheduling ticks: the owner bumps it at each scheduling point (load + store,
+  // no read-modify-write); thieves read it to tell a worker stuck in one long task
+  // from one that will run its runnext task in a moment.
+  std::atomic<std::uint32_t> tick{0};
   std::uint32_t runnext_streak = 0;
   std::int64_t spawn_credit = 0;  // owner only; see on_work_started
   bool spinning = false;
   bool idle = false;        // in sched->idle_; guarded by sched->lock_
   bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
   detail::Parker parker;
+  // Blocked (or about to block) in the poller instead of on `parker`: whoever
+  // unparks it must also interrupt the poller (Scheduler::unpark_worker).
+  std::atomic<bool> in_poller{false};
   std::mutex timer_lock;
   detail::TimerHeap timers;                              // guarded by timer_lock
   std::atomic<std::int64_t> next_deadline{INT64_MAX};    // timers' earliest, in Clock ticks
-  std::vector<std::vector<int>> victim_groups;
-  std::vector<int> victim_scratch;
+  // Groups of equal distance, nearest first: the groups of this worker's core
+  // (Scheduler::victims_by_core_), which list this worker too (steal skips it).
+  std::span<const std::vector<int>> victim_groups;
   std::uint64_t rng = 0;
   std::atomic<std::uint64_t> tasks_run{0}, steals{0}, parks{0}, global_polls{0};
   std::atomic<std::uint64_t> parked_ns{0};

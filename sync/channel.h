@@ -13,14 +13,23 @@
 // caller. close() wakes every blocked sender (which then throws) and receiver.
 //
 // T needs only to be move-constructible (and move-assignable for the variants that
-// give the value back on failure: try_send, send_for, send_until). Several
-// operations can be waited on at once with spindle::select (sync/select.h).
+// give the value back on failure: try_send, send_for, send_until, and send with a
+// stop_token). Several operations can be waited on at once with spindle::select
+// (sync/select.h).
+//
+// Cancellation: send, recv and their timed forms have overloads taking a
+// std::stop_token; a stop requested on it (before or during the wait) ends the
+// wait. send(value, stop) returns ChannelStatus::kStopped (the value stays with the
+// caller) and never throws; recv(stop) returns nullopt (check the token, or
+// closed(), to tell why). An operation that can complete at once completes even if
+// a stop was requested.
 #pragma once
 
 #include <cstddef>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <utility>
 #include <vector>
 
@@ -42,6 +51,7 @@ enum class ChannelStatus : unsigned char {
   kWouldBlock,  // try_*: full (send) or empty (recv)
   kTimedOut,    // *_for / *_until
   kClosed,
+  kStopped,     // the forms taking a std::stop_token: a stop was requested
 };
 
 namespace detail {
@@ -55,8 +65,8 @@ struct ChanNodeBase {
   bool queued = false;
   bool fired = false;      // the operation was completed by the other side
   bool closed = false;     // ...because the channel closed
-  bool exclusive = false;  // no deadline, no select: notify() cannot fail, so it
-                           // may run after the channel lock is released
+  bool exclusive = false;  // no deadline, no stop token, no select: notify() cannot
+                           // fail, so it may run after the channel lock is released
   Waiter* waiter = nullptr;
 };
 template <class T>
@@ -104,9 +114,36 @@ class Channel {
     return send_until(std::move(value), detail::deadline_after(d));
   }
 
+  // Cancellable send: as send(), but returns kOk, kClosed (no throw) or kStopped;
+  // `value` is moved from only on kOk.
+  ChannelStatus send(T&& value, const std::stop_token& stop) {
+    return give_back(value, [&](std::optional<T>& v) { return send_wait(v, std::nullopt, stop); });
+  }
+  ChannelStatus send(const T& value, const std::stop_token& stop) {
+    T copy(value);
+    return send(std::move(copy), stop);
+  }
+  // As send_until(), also ending on a stop: kOk, kTimedOut, kClosed or kStopped.
+  ChannelStatus send_until(T&& value, Clock::time_point deadline, const std::stop_token& stop) {
+    return give_back(value, [&](std::optional<T>& v) { return send_wait(v, deadline, stop); });
+  }
+  template <class Rep, class Period>
+  ChannelStatus send_for(T&& value, std::chrono::duration<Rep, Period> d, const std::stop_token& stop) {
+    return send_until(std::move(value), detail::deadline_after(d), stop);
+  }
+
   // Blocks the calling fiber (parked) or thread until a value arrives; nullopt once
   // the channel is closed and drained.
   std::optional<T> recv() { return recv_wait(std::nullopt); }
+  // Cancellable recv: as recv(), also nullopt when a stop is requested on `stop`.
+  std::optional<T> recv(const std::stop_token& stop) { return recv_wait(std::nullopt, stop); }
+  std::optional<T> recv_until(Clock::time_point deadline, const std::stop_token& stop) {
+    return recv_wait(deadline, stop);
+  }
+  template <class Rep, class Period>
+  std::optional<T> recv_for(std::chrono::duration<Rep, Period> d, const std::stop_token& stop) {
+    return recv_wait(detail::deadline_after(d), stop);
+  }
   // Never blocks. nullopt if nothing is ready (see closed() to tell why).
   std::optional<T> try_recv() {
     std::optional<T> out;
@@ -246,30 +283,30 @@ class Channel {
   }
 
   // Enqueues `n` into `q` (lock held by `lk`) and waits; returns with `lk` released.
-  // False on timeout (the node is withdrawn, or its completer saw notify() fail
-  // and undid what it did).
-  bool park(std::unique_lock<detail::SpinLock>& lk, detail::WaitList<detail::ChanNodeBase>& q, Node& n,
-            const char* kind, std::optional<Clock::time_point> deadline) {
+  // On a timeout or stop the node is withdrawn, or its completer saw notify() fail
+  // and undid what it did.
+  WakeReason park(std::unique_lock<detail::SpinLock>& lk, detail::WaitList<detail::ChanNodeBase>& q, Node& n,
+                  const char* kind, std::optional<Clock::time_point> deadline, const std::stop_token& stop) {
     SPINDLE_FAULT_POINT();
     Waiter w;
     w.object = this;
     w.kind = kind;
     n.waiter = &w;
-    n.exclusive = !deadline.has_value();
+    n.exclusive = !deadline.has_value() && !stop.stop_possible();
     q.push_back(&n);
     // Release last; nothing on this stack is touched after it (see park_in).
-    if (w.wait([&lk] {
-          lk.release()->unlock();
-          return true;
-        }, deadline) == WakeReason::kNotified) {
+    const WakeReason r = w.wait([&lk] {
+      lk.release()->unlock();
       return true;
-    }
+    }, deadline, stop);
+    if (r == WakeReason::kNotified) return r;
     std::lock_guard<detail::SpinLock> g(lock_);
     if (n.queued) q.remove(&n);
-    return false;
+    return r;
   }
 
-  ChannelStatus send_wait(std::optional<T>& v, std::optional<Clock::time_point> deadline) {
+  ChannelStatus send_wait(std::optional<T>& v, std::optional<Clock::time_point> deadline,
+                          const std::stop_token& stop = {}) {
     Waiter* deferred = nullptr;
     std::unique_lock<detail::SpinLock> lk(lock_);
     const ChannelStatus st = send_locked(v, deferred);
@@ -280,11 +317,18 @@ class Channel {
     }
     Node n;
     n.slot = &v;
-    if (!park(lk, sendq_, n, "channel send", deadline)) return ChannelStatus::kTimedOut;
+    switch (park(lk, sendq_, n, "channel send", deadline, stop)) {
+      case WakeReason::kTimedOut:
+        return ChannelStatus::kTimedOut;
+      case WakeReason::kStopped:
+        return ChannelStatus::kStopped;
+      case WakeReason::kNotified:
+        break;
+    }
     return n.closed ? ChannelStatus::kClosed : ChannelStatus::kOk;
   }
 
-  std::optional<T> recv_wait(std::optional<Clock::time_point> deadline) {
+  std::optional<T> recv_wait(std::optional<Clock::time_point> deadline, const std::stop_token& stop = {}) {
     std::optional<T> out;
     Waiter* deferred = nullptr;
     std::unique_lock<detail::SpinLock> lk(lock_);
@@ -295,8 +339,8 @@ class Channel {
     }
     Node n;
     n.slot = &out;
-    park(lk, recvq_, n, "channel recv", deadline);
-    return out;  // filled by a sender; empty on timeout or close
+    park(lk, recvq_, n, "channel recv", deadline, stop);
+    return out;  // filled by a sender; empty on timeout, stop or close
   }
 
   const std::size_t capacity_;

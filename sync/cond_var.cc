@@ -17,14 +17,14 @@ std::uint64_t CondVar::begin_wait() {
   return epoch_;
 }
 
-bool CondVar::park(std::uint64_t epoch, std::optional<Clock::time_point> deadline) {
+bool CondVar::park(std::uint64_t epoch, std::optional<Clock::time_point> deadline, const std::stop_token& stop) {
   SPINDLE_FAULT_POINT();
   std::unique_lock<detail::SpinLock> lk(qlock_);
   if (epoch_ != epoch) return true;  // notified while we let go of the user's lock
   Waiter w;
   w.object = this;
   w.kind = "cond_var";
-  return detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+  return detail::park_in(lk, waiters_, w, deadline, stop) == WakeReason::kNotified;
 }
 
 void CondVar::notify_one() {

@@ -136,7 +136,7 @@ TEST(CondVarLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
   };
   Scheduler sched(testing_sizes::unpinned(2, "condvar-lifetime"));
   int rounds = 0;
-  testing_lifetime::run_rounds<Shared>(
+  const int ran = testing_lifetime::run_rounds<Shared>(
       sched, 20'000 / testing_sizes::kScale,
       [](Shared* p) {
         for (;;) {
@@ -160,7 +160,8 @@ TEST(CondVarLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
         s.reset();  // a notify_one() still inside would now touch freed memory (ASan)
         ++rounds;
       });
-  EXPECT_EQ(rounds, 20'000 / testing_sizes::kScale);
+  EXPECT_EQ(rounds, ran);  // every round that ran was waited out
+  EXPECT_GT(ran, 0);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ bool Event::try_consume() {
 // Lifetime: an Event may be destroyed as soon as a wait() returns. set() works
 // under lock_ and its unlock is its last touch of the Event, so a wait() that
 // succeeds takes lock_ once before returning.
-bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
+bool Event::wait_impl(std::optional<Clock::time_point> deadline, const std::stop_token& stop) {
   if (try_consume()) {
     detail::sync_with_notifier(lock_);
     return true;
@@ -35,7 +35,7 @@ bool Event::wait_impl(std::optional<Clock::time_point> deadline) {
   Waiter w;
   w.object = this;
   w.kind = "event";
-  const bool notified = detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+  const bool notified = detail::park_in(lk, waiters_, w, deadline, stop) == WakeReason::kNotified;
   if (notified) detail::sync_with_notifier(lock_);
   return notified;
 }
@@ -50,12 +50,13 @@ void Event::set() {
     Waiter* w = waiters_.take_all();
     while (w != nullptr) {
       Waiter* next = w->next;
-      w->notify();  // false: it timed out, and there is nothing to give back
+      w->notify();  // false: it timed out or was stopped; nothing to give back
       w = next;
     }
     return;
   }
-  // Auto reset: the signal goes to the first waiter still waiting, else it stays.
+  // Auto reset: the signal goes to the first waiter still waiting (not timed out,
+  // not stopped), else it stays.
   while (Waiter* w = waiters_.pop_front()) {
     if (w->notify()) return;
   }

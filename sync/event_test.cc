@@ -143,14 +143,15 @@ TEST(EventLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
   // touches freed memory: ASan reports it (sync/lifetime_rounds.h).
   Scheduler sched(testing_sizes::unpinned(2, "event-lifetime"));
   int rounds = 0;
-  testing_lifetime::run_rounds<Event>(
+  const int ran = testing_lifetime::run_rounds<Event>(
       sched, 20'000 / testing_sizes::kScale, [](Event* e) { e->set(); },
       [&rounds](std::unique_ptr<Event> e) {
         e->wait();
         e.reset();
         ++rounds;
       });
-  EXPECT_EQ(rounds, 20'000 / testing_sizes::kScale);
+  EXPECT_EQ(rounds, ran);  // every round that ran was waited out
+  EXPECT_GT(ran, 0);
 }
 
 }  // namespace

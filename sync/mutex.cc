@@ -29,6 +29,10 @@ struct WaitInfo {
   // then on is responsible: it either takes the mutex, and its unlock sees them,
   // or parks again behind the Dekker re-check).
   bool counted = true;
+  // Parked with a deadline (the moment it would start to starve): its own timer may
+  // end the wait, so a waker notifies it under the bucket's lock, with notify()'s
+  // compare-exchange (see wake()).
+  bool timed = false;
 };
 
 using detail::ParkingLot;
@@ -44,6 +48,29 @@ void uncount_others(ParkingLot::Bucket& b, const void* address) {
       b.parked.fetch_sub(1, std::memory_order_relaxed);
     }
   }
+}
+
+// Under b.lock, with `w` just taken out of the queue: ends its wait. A timed
+// waiter is notified here, under the lock it withdraws under, so it cannot vanish
+// first; if its deadline won the race it finds itself dequeued when it takes the
+// lock, and its `granted` tells it whether it owns the mutex. Returns the waiter to
+// notify_sole() after the lock is released (an untimed one: nothing else can end
+// its wait), or null.
+Waiter* end_wait_locked(Waiter* w) {
+  if (!info_of(w).timed) return w;
+  (void)w->notify();
+  return nullptr;
+}
+
+// Under b.lock: where a (re)parking waiter of `address` that first queued at
+// `since` belongs: before the first younger waiter of the same mutex, so the queue
+// stays in order of age and a waiter that was woken and lost the race keeps its
+// place. Null: at the back.
+Waiter* younger_than(ParkingLot::Bucket& b, const void* address, Clock::time_point since) {
+  for (Waiter* n = b.waiters.front(); n != nullptr; n = n->next) {
+    if (n->object == address && info_of(n).since > since) return n;
+  }
+  return nullptr;
 }
 
 // Run by a woken waiter before anything else: counts its fellow waiters again.
@@ -90,13 +117,19 @@ void Mutex::lock_slow() {
   const std::uint64_t me = detail::caller_id();
   if (spin_acquire(me)) return;
   WaitInfo info{detail::now()};
-  bool woken_before = false;
+  // Past this moment the locker is starving. Its first park has this deadline, so
+  // it notices even if no unlock ever wakes it (every wake may go to others, or to
+  // a fiber that does not get to run), and then turns hand-off mode on itself.
+  const Clock::time_point starving_at = info.since + kStarvationThreshold;
+  bool starving = false;
+  bool parked_before = false;
   ParkingLot::Bucket& b = ParkingLot::bucket(this);
   for (;;) {
     std::unique_lock<detail::SpinLock> lk(b.lock);
     // Announce, then re-check (the Dekker pair of unlock(): see parking_lot.h). If
     // the mutex is still held, its holder's unlock will see `parked` and wake the
-    // oldest waiter, which needs our bucket lock: by then we are queued.
+    // oldest waiter, or (in hand-off mode) hand it the mutex; either needs our
+    // bucket lock: by then we are queued.
     b.parked.fetch_add(1, std::memory_order_relaxed);
     ParkingLot::heavy_barrier();
     if (locked_.load(std::memory_order_relaxed) == 0) {
@@ -105,27 +138,47 @@ void Mutex::lock_slow() {
       if (try_acquire(me)) return;
       continue;
     }
-    // A waiter passed over for too long turns on hand-off; it queues at the front
-    // (as does any waiter that was woken and lost the race: it keeps its place).
-    if (woken_before && detail::now() - info.since > kStarvationThreshold) {
-      handoff_.store(true, std::memory_order_relaxed);
-    }
+    if (!starving && detail::now() >= starving_at) starving = true;
+    // A starving waiter turns hand-off on. The holder reads handoff_ in unlock()
+    // (relaxed: it may still see false once, then it releases normally and wakes the
+    // oldest waiter, which re-parks here and sets it again; the next unlock hands
+    // over). Set under the bucket lock, like every write of it.
+    if (starving) handoff_.store(true, std::memory_order_relaxed);
     Waiter w;
     w.object = this;
     w.kind = "mutex";
     w.data = &info;
     SPINDLE_FAULT_POINT();
     info.counted = true;
-    detail::park_in(lk, b.waiters, w, std::nullopt, /*front=*/woken_before);
+    info.timed = !starving;
+    // In order of age: a newcomer is the youngest (the back); a waiter that was
+    // woken and lost the race, or whose deadline passed, keeps its place.
+    Waiter* before = parked_before ? younger_than(b, this, info.since) : nullptr;
+    b.waiters.insert_before(before, &w);
+    parked_before = true;
+    const WakeReason r = w.wait([&lk] {
+      lk.release()->unlock();  // last touch of this stack (see wait_list.h)
+      return true;
+    }, info.timed ? std::optional<Clock::time_point>(starving_at) : std::nullopt);
+    if (r != WakeReason::kNotified) {
+      // Our deadline: withdraw, unless a waker took us out of the queue meanwhile
+      // (its notify() then failed; `granted` says whether it handed us the mutex).
+      std::lock_guard<detail::SpinLock> g(b.lock);
+      if (w.queued) {
+        b.waiters.remove(&w);
+        if (info.counted) b.parked.fetch_sub(1, std::memory_order_relaxed);
+      }
+      starving = true;
+    }
     recount(b, this);
     // The waker removed us (and uncounted us). A hand-off's writes
-    // (info.granted, the previous holder's critical section) happen before
-    // notify(), which happens before this fiber or thread resumes.
+    // (info.granted, the previous holder's critical section) happen before its
+    // notify() (or, if our deadline won, before its release of the bucket lock
+    // that we took above), which happens before we read them.
     if (info.granted) {
       owner_.store(me, std::memory_order_relaxed);
       return;
     }
-    woken_before = true;
     if (spin_acquire(me)) return;
   }
 }
@@ -141,10 +194,11 @@ void Mutex::wake_one(const Mutex* address) {
     b.waiters.remove(w);
     if (info_of(w).counted) b.parked.fetch_sub(1, std::memory_order_relaxed);
     uncount_others(b, address);
+    w = end_wait_locked(w);
   }
-  // Mutex waits have no deadline and we took `w` out of the queue: nobody else can
-  // end its wait, so it is ended outside the bucket's lock and without a CAS.
-  w->notify_sole();
+  // An untimed waiter that we took out of the queue: nobody else can end its wait,
+  // so it is ended outside the bucket's lock and without a CAS.
+  if (w != nullptr) w->notify_sole();
 }
 
 void Mutex::unlock_handing_off() {
@@ -170,9 +224,10 @@ void Mutex::unlock_handing_off() {
     if (b.first(this) == nullptr || detail::now() - info->since < kStarvationThreshold) {
       handoff_.store(false, std::memory_order_relaxed);
     }
+    w = end_wait_locked(w);
   }
-  // locked_ stays 1: the lock passes to `w` without being free.
-  w->notify_sole();
+  // locked_ stays 1: the lock passes to the waiter without being free.
+  if (w != nullptr) w->notify_sole();
 }
 
 }  // namespace spindle

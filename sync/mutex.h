@@ -8,12 +8,19 @@
 // release store followed by one read of process-wide memory (sync/parking_lot.h),
 // with no atomic read-modify-write at all unless someone is parked. Under
 // contention a locker spins briefly, then parks (a fiber) or blocks (a thread) in
-// a FIFO queue kept in the parking lot under the mutex's address. Normally an
-// unlock releases the lock and wakes the oldest waiter, which then competes with
-// newcomers (barging keeps throughput high). A waiter that has been passed over for
-// more than kStarvationThreshold switches the mutex to hand-off mode: unlocks then
-// give the lock directly to the oldest waiter, in order, until the queue drains or
-// a waiter gets it quickly again. Nobody starves.
+// a queue kept in the parking lot under the mutex's address, in order of arrival.
+//
+// Fairness policy (as Go's sync.Mutex): normally an unlock releases the lock and
+// wakes the oldest waiter, which then competes with newcomers (barging keeps
+// throughput high). A waiter that has waited longer than kStarvationThreshold
+// (1 ms) in all is starving: it turns on hand-off mode, and from then on every
+// unlock passes the mutex directly to the oldest waiter, in arrival order, without
+// ever freeing it, so bargers queue behind. Hand-off mode ends when the queue is
+// empty or a waiter got the mutex within the threshold. A waiter notices that it
+// starves by itself (its first park has the threshold as its deadline), not only
+// when an unlock wakes it, so its wait is bounded even if every wake goes to
+// others: about the threshold plus the holders ahead of it in the queue (each
+// holding for as long as it chooses) plus the latency of waking it. Nobody starves.
 //
 // unlock() never touches the mutex after the release store unless it found a waiter
 // parked on it, so the mutex may be destroyed by whoever acquires it next (the last
@@ -36,6 +43,7 @@ namespace spindle {
 
 class Mutex {
  public:
+  // How long a waiter waits before it is starving and unlocks hand it the mutex.
   static constexpr std::chrono::microseconds kStarvationThreshold{1000};
 
   Mutex() = default;
@@ -107,7 +115,9 @@ class Mutex {
   // being free).
   std::atomic<std::uint8_t> locked_{0};
   // Hand-off mode: set by a starving waiter, cleared by hand-offs; both under the
-  // bucket's lock. Read by unlock() only while it holds the mutex.
+  // bucket's lock. Read by unlock() (relaxed) only while it holds the mutex: a
+  // stale false costs one normal release, after which the woken starving waiter
+  // sets it again.
   std::atomic<bool> handoff_{false};
   // caller_id() of the holder (of the last one while free; 0 before the first
   // lock). Only a new holder writes it, so unlock() stores nothing but the lock

@@ -20,7 +20,8 @@ std::uint64_t next_random() {
 }  // namespace
 
 std::size_t select_impl(SelectCase** cases, std::size_t n, std::optional<Clock::time_point> deadline,
-                        bool has_default, std::size_t* scratch, bool* closed) {
+                        bool has_default, const std::stop_token& stop, std::size_t* scratch, bool* closed,
+                        bool* stopped) {
   // Poll order: a random permutation, so that of several ready cases each is
   // equally likely to win.
   std::size_t* order = scratch;
@@ -43,12 +44,18 @@ std::size_t select_impl(SelectCase** cases, std::size_t n, std::optional<Clock::
     c->unlock();
     if (st != ChannelStatus::kWouldBlock) return finish(order[i], st, deferred);
   }
+  if (stop.stop_requested()) {
+    *stopped = true;
+    return n;
+  }
   if (has_default) return n;
   if (n == 0) {
-    // Only a timeout: wait for it.
+    // Only a timeout and/or a stop: wait for it.
     Waiter w;
     w.kind = "select";
-    if (deadline) w.wait([] { return true; }, deadline);
+    if (deadline || stop.stop_possible()) {
+      *stopped = w.wait([] { return true; }, deadline, stop) == WakeReason::kStopped;
+    }
     return n;
   }
   SPINDLE_FAULT_POINT();
@@ -86,10 +93,10 @@ std::size_t select_impl(SelectCase** cases, std::size_t n, std::optional<Clock::
   // nodes are never `exclusive`), and the one whose notify() succeeds leaves its
   // node fired. So after waking, taking each channel's lock in turn both withdraws
   // the other nodes safely and finds the single fired one.
-  w.wait([&] {
+  const WakeReason r = w.wait([&] {
     unlock_all();
     return true;
-  }, deadline);
+  }, deadline, stop);
   std::size_t winner = n;
   for (std::size_t i = 0; i < n; ++i) {
     SelectCase* c = cases[i];
@@ -99,6 +106,9 @@ std::size_t select_impl(SelectCase** cases, std::size_t n, std::optional<Clock::
     c->unlock();
   }
   *closed = false;  // a closed channel shows through the node (SendCase::run, empty RecvCase value)
+  // No case fired: our deadline or the stop ended the wait (a completer whose
+  // notify() lost to them undid its work).
+  *stopped = winner == n && r == WakeReason::kStopped;
   return winner;
 }
 

@@ -9,7 +9,11 @@
 //
 // Blocks the calling fiber (parked) or thread until one case can proceed, unless
 // there is a default_case (then never blocks) or a timeout_case (then at most until
-// its deadline). Of several ready cases one is picked at random, so no case starves.
+// its deadline). A stop_case(token, fn) makes the select cancellable: if no channel
+// case can proceed at once, a stop requested on `token` (before or during the
+// wait) runs fn() and select returns its position, like Go's `case <-ctx.Done()`.
+// A ready channel case wins over a stop already requested; a stop wins over
+// default_case. Of several ready cases one is picked at random, so no case starves.
 // A recv_case on a closed, drained channel is ready and gets nullopt; a send_case
 // on a closed channel makes select throw ChannelClosed (as send() does). A value
 // in a send_case that did not run is destroyed with the case.
@@ -18,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -111,6 +116,11 @@ template <class F>
 struct DefaultCase {
   F fn;
 };
+template <class F>
+struct StopCase {
+  std::stop_token token;
+  F fn;
+};
 
 template <class C>
 inline constexpr bool kIsChannelCase = std::is_base_of_v<SelectCase, std::remove_cvref_t<C>>;
@@ -122,13 +132,18 @@ template <class C>
 struct IsDefault : std::false_type {};
 template <class F>
 struct IsDefault<DefaultCase<F>> : std::true_type {};
+template <class C>
+struct IsStop : std::false_type {};
+template <class F>
+struct IsStop<StopCase<F>> : std::true_type {};
 
 // The protocol (sync/select.cc). Returns the position in `cases` of the case that
 // proceeded, with `*closed` telling whether it did because its channel closed;
-// `n` if the deadline passed (or, with `has_default`, if nothing was ready).
-// `scratch` has room for 2n entries.
+// `n` if the deadline passed, a stop was requested on `stop` (then `*stopped` is
+// set) or, with `has_default`, nothing was ready. `scratch` has room for 2n entries.
 std::size_t select_impl(SelectCase** cases, std::size_t n, std::optional<Clock::time_point> deadline,
-                        bool has_default, std::size_t* scratch, bool* closed);
+                        bool has_default, const std::stop_token& stop, std::size_t* scratch, bool* closed,
+                        bool* stopped);
 
 }  // namespace detail
 
@@ -153,6 +168,12 @@ template <class F>
 detail::DefaultCase<F> default_case(F fn) {
   return {std::move(fn)};
 }
+// Runs `fn()` if a stop is requested on `token` before a channel case proceeds
+// (at once if it already was and no channel case is ready).
+template <class F>
+detail::StopCase<F> stop_case(std::stop_token token, F fn) {
+  return {std::move(token), std::move(fn)};
+}
 
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
@@ -161,8 +182,9 @@ std::size_t select(Cases&&... cases) {
   detail::SelectCase* chans[kN] = {};
   std::size_t position[kN] = {};  // argument position of chans[i]
   std::size_t scratch[2 * kN];
-  std::size_t n = 0, special = kN;
+  std::size_t n = 0, timeout_pos = kN, default_pos = kN, stop_pos = kN;
   std::optional<Clock::time_point> deadline;
+  std::stop_token stop;
   bool has_default = false;
   std::size_t pos = 0;
   auto collect = [&](auto& c) {
@@ -172,21 +194,26 @@ std::size_t select(Cases&&... cases) {
       position[n++] = pos;
     } else if constexpr (detail::IsTimeout<C>::value) {
       deadline = c.deadline;
-      special = pos;
+      timeout_pos = pos;
+    } else if constexpr (detail::IsStop<C>::value) {
+      stop = c.token;
+      stop_pos = pos;
     } else {
-      static_assert(detail::IsDefault<C>::value, "select: not a case (use recv_case, send_case, timeout_case, default_case)");
+      static_assert(detail::IsDefault<C>::value,
+                    "select: not a case (use recv_case, send_case, timeout_case, default_case, stop_case)");
       has_default = true;
-      special = pos;
+      default_pos = pos;
     }
     ++pos;
   };
   (collect(cases), ...);
-  bool closed = false;
-  const std::size_t k = detail::select_impl(chans, n, deadline, has_default, scratch, &closed);
+  bool closed = false, stopped = false;
+  const std::size_t k = detail::select_impl(chans, n, deadline, has_default, stop, scratch, &closed, &stopped);
   if (k < n) {
     chans[k]->run(closed);
     return position[k];
   }
+  const std::size_t special = stopped ? stop_pos : has_default ? default_pos : timeout_pos;
   pos = 0;
   auto run_special = [&](auto& c) {
     using C = std::remove_cvref_t<decltype(c)>;

@@ -12,7 +12,7 @@ Semaphore::~Semaphore() {
   if (!waiters_.empty()) detail::sync_misuse("Semaphore", this, "destroyed while fibers or threads wait on it");
 }
 
-bool Semaphore::acquire_slow(std::optional<Clock::time_point> deadline) {
+bool Semaphore::acquire_slow(std::optional<Clock::time_point> deadline, const std::stop_token& stop) {
   SPINDLE_FAULT_POINT();
   std::unique_lock<detail::SpinLock> lk(lock_);
   // release() adds to count_ only under lock_ and only with no waiter queued, so
@@ -22,15 +22,16 @@ bool Semaphore::acquire_slow(std::optional<Clock::time_point> deadline) {
   w.object = this;
   w.kind = "semaphore";
   // Notified means a permit was handed to us directly.
-  return detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+  return detail::park_in(lk, waiters_, w, deadline, stop) == WakeReason::kNotified;
 }
 
 void Semaphore::release(std::int64_t n) {
   if (n < 0) detail::sync_misuse("Semaphore", this, "release() of a negative count");
   if (n == 0) return;
   SPINDLE_FAULT_POINT();
-  // Notify under lock_: a timed-out waiter withdraws under it (see wait_list.h). A
-  // failed notify() means that waiter timed out; its permit goes to the next.
+  // Notify under lock_: a timed-out or stopped waiter withdraws under it (see
+  // wait_list.h). A failed notify() means that waiter timed out or was stopped; its
+  // permit goes to the next.
   std::lock_guard<detail::SpinLock> g(lock_);
   while (n > 0) {
     Waiter* w = waiters_.pop_front();

@@ -5,7 +5,7 @@
 //
 // release() hands permits straight to queued waiters in FIFO order before adding
 // what is left to the count, so a stream of try_acquire() callers cannot starve a
-// waiter.
+// waiter. Waits have cancellable forms taking a std::stop_token (false: stopped).
 #pragma once
 
 #include <atomic>
@@ -28,7 +28,7 @@ class Semaphore {
 
   // Blocks the calling fiber (parked) or thread until a permit is available.
   void acquire() {
-    if (!try_acquire()) (void)acquire_slow(std::nullopt);
+    if (!try_acquire()) (void)acquire_slow(std::nullopt, {});
   }
   // Never blocks.
   bool try_acquire() {
@@ -39,10 +39,23 @@ class Semaphore {
     return false;
   }
   // As acquire(), giving up at `deadline`; false if it timed out.
-  bool try_acquire_until(Clock::time_point deadline) { return try_acquire() || acquire_slow(deadline); }
+  bool try_acquire_until(Clock::time_point deadline) { return try_acquire() || acquire_slow(deadline, {}); }
   template <class Rep, class Period>
   bool try_acquire_for(std::chrono::duration<Rep, Period> d) {
-    return try_acquire() || acquire_slow(detail::deadline_after(d));
+    return try_acquire() || acquire_slow(detail::deadline_after(d), {});
+  }
+
+  // Cancellable forms: as above, but a stop requested on `stop` (before or during
+  // the wait) ends it. True if a permit was acquired; false if stopped (or timed
+  // out), and then no permit was taken. A permit available at once is taken even
+  // if a stop was requested.
+  bool acquire(const std::stop_token& stop) { return try_acquire() || acquire_slow(std::nullopt, stop); }
+  bool try_acquire_until(Clock::time_point deadline, const std::stop_token& stop) {
+    return try_acquire() || acquire_slow(deadline, stop);
+  }
+  template <class Rep, class Period>
+  bool try_acquire_for(std::chrono::duration<Rep, Period> d, const std::stop_token& stop) {
+    return try_acquire() || acquire_slow(detail::deadline_after(d), stop);
   }
 
   // Adds `n` permits (n >= 0). Never blocks.
@@ -52,7 +65,7 @@ class Semaphore {
   std::int64_t available() const { return count_.load(std::memory_order_relaxed); }
 
  private:
-  bool acquire_slow(std::optional<Clock::time_point> deadline);
+  bool acquire_slow(std::optional<Clock::time_point> deadline, const std::stop_token& stop);
 
   // Decremented by compare-exchange anywhere; incremented only under lock_, and only
   // when no waiter is queued. Release/acquire pair on it.

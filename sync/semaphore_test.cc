@@ -102,7 +102,7 @@ TEST(SemaphoreLifetimeTest, MayBeDestroyedAsSoonAsAcquireReturns) {
   // the fast path while release() is still finishing (sync/lifetime_rounds.h).
   Scheduler sched(testing_sizes::unpinned(2, "semaphore-lifetime"));
   int round = 0;
-  testing_lifetime::run_rounds<Semaphore>(
+  const int ran = testing_lifetime::run_rounds<Semaphore>(
       sched, 20'000 / testing_sizes::kScale, [](Semaphore* s) { s->release(); },
       [&round](std::unique_ptr<Semaphore> s) {
         if (++round % 2 == 0) {
@@ -112,7 +112,8 @@ TEST(SemaphoreLifetimeTest, MayBeDestroyedAsSoonAsAcquireReturns) {
         }
         s.reset();  // a release() still inside would now touch freed memory (ASan)
       });
-  EXPECT_EQ(round, 20'000 / testing_sizes::kScale);
+  EXPECT_EQ(round, ran);  // every round that ran was waited out
+  EXPECT_GT(ran, 0);
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ void WaitGroup::add(std::int64_t n) {
   const std::int64_t v = count_.fetch_add(n, std::memory_order_acq_rel) + n;
   if (v < 0) detail::sync_misuse("WaitGroup", this, "negative counter: done() or add() called more often than add()");
   if (v != 0) return;
-  // Notify under lock_: timed waiters withdraw under it, so none vanishes first.
+  // Notify under lock_: timed-out and stopped waiters withdraw under it, so none
+  // vanishes first.
   Waiter* w = waiters_.take_all();
   while (w != nullptr) {
     Waiter* next = w->next;
@@ -39,7 +40,7 @@ void WaitGroup::add(std::int64_t n) {
   }
 }
 
-bool WaitGroup::wait_impl(std::optional<Clock::time_point> deadline) {
+bool WaitGroup::wait_impl(std::optional<Clock::time_point> deadline, const std::stop_token& stop) {
   if (count_.load(std::memory_order_acquire) == 0) {
     detail::sync_with_notifier(lock_);
     return true;
@@ -50,7 +51,7 @@ bool WaitGroup::wait_impl(std::optional<Clock::time_point> deadline) {
   Waiter w;
   w.object = this;
   w.kind = "wait_group";
-  const bool notified = detail::park_in(lk, waiters_, w, deadline) == WakeReason::kNotified;
+  const bool notified = detail::park_in(lk, waiters_, w, deadline, stop) == WakeReason::kNotified;
   if (notified) detail::sync_with_notifier(lock_);
   return notified;
 }

@@ -9,7 +9,8 @@
 //
 // A counter that goes negative ends the program with a message. As in Go, a
 // WaitGroup may be reused, but the add() calls of a new round must come after all
-// wait() calls of the previous round have returned.
+// wait() calls of the previous round have returned. Waits have cancellable forms
+// taking a std::stop_token (false: stopped).
 #pragma once
 
 #include <atomic>
@@ -38,16 +39,26 @@ class WaitGroup {
   std::int64_t count() const { return count_.load(std::memory_order_acquire); }
 
   // Blocks the calling fiber (parked) or thread until the counter is zero.
-  void wait() { (void)wait_impl(std::nullopt); }
+  void wait() { (void)wait_impl(std::nullopt, {}); }
   // As wait(), giving up at `deadline`; false if it timed out.
-  bool wait_until(Clock::time_point deadline) { return wait_impl(deadline); }
+  bool wait_until(Clock::time_point deadline) { return wait_impl(deadline, {}); }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> d) {
-    return wait_impl(detail::deadline_after(d));
+    return wait_impl(detail::deadline_after(d), {});
+  }
+
+  // Cancellable forms: as above, but a stop requested on `stop` (before or during
+  // the wait) ends it. True if the counter reached zero; false if stopped (or
+  // timed out). A counter already at zero returns true even if a stop was requested.
+  bool wait(const std::stop_token& stop) { return wait_impl(std::nullopt, stop); }
+  bool wait_until(Clock::time_point deadline, const std::stop_token& stop) { return wait_impl(deadline, stop); }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d, const std::stop_token& stop) {
+    return wait_impl(detail::deadline_after(d), stop);
   }
 
  private:
-  bool wait_impl(std::optional<Clock::time_point> deadline);
+  bool wait_impl(std::optional<Clock::time_point> deadline, const std::stop_token& stop);
 
   // acq_rel updates: the done() that reaches zero has seen (and publishes) every
   // earlier done(); waiters read it with acquire, so the tasks' writes are visible.

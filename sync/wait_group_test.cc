@@ -99,7 +99,7 @@ TEST(WaitGroupLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
   };
   Scheduler sched(testing_sizes::unpinned(2, "wg-lifetime"));
   int rounds = 0;
-  testing_lifetime::run_rounds<TwoParties>(
+  const int ran = testing_lifetime::run_rounds<TwoParties>(
       sched, 20'000 / testing_sizes::kScale,
       [](TwoParties* wg) {
         wg->done();
@@ -110,7 +110,8 @@ TEST(WaitGroupLifetimeTest, MayBeDestroyedAsSoonAsWaitReturns) {
         wg.reset();
         ++rounds;
       });
-  EXPECT_EQ(rounds, 20'000 / testing_sizes::kScale);
+  EXPECT_EQ(rounds, ran);  // every round that ran was waited out
+  EXPECT_GT(ran, 0);
 }
 
 }  // namespace

@@ -7,10 +7,13 @@
 //
 // park_in() is the one waiting pattern the primitives share:
 //   under the queue lock, enqueue; wait, with the park callback releasing the lock;
-//   on a timeout, take the lock again and withdraw the node if it is still queued.
-// A notifier that can race a timeout must therefore notify *under the queue lock*:
-// the timed-out party cannot withdraw (and its Waiter cannot vanish) until the
-// notifier has let go of the lock.
+//   on a timeout or a stop request, take the lock again and withdraw the node if it
+//   is still queued.
+// A notifier that can race a timeout or a stop must therefore notify *under the
+// queue lock*: the party whose wait ended otherwise cannot withdraw (and its Waiter
+// cannot vanish) until the notifier has let go of the lock. Cancellation thus needs
+// nothing of the primitives beyond passing the std::stop_token down: the Waiter
+// ends the wait (fibers/waiter.h) and this function withdraws it.
 //
 // Destroy-after-wait: a party whose wait returned may destroy the primitive at
 // once, even while the call that woke it is still returning. Every notifier's last
@@ -25,6 +28,7 @@
 
 #include <mutex>
 #include <optional>
+#include <stop_token>
 
 #include "spindle/fibers/spin_lock.h"
 #include "spindle/fibers/this_fiber.h"
@@ -50,6 +54,15 @@ class WaitList {
     n->next = head_;
     if (head_ != nullptr) head_->prev = n; else tail_ = n;
     head_ = n;
+    n->queued = true;
+  }
+  // Puts `n` just before `pos` (at the back when `pos` is null).
+  void insert_before(Node* pos, Node* n) {
+    if (pos == nullptr) return push_back(n);
+    n->next = pos;
+    n->prev = pos->prev;
+    if (pos->prev != nullptr) pos->prev->next = n; else head_ = n;
+    pos->prev = n;
     n->queued = true;
   }
   // Null when empty.
@@ -98,21 +111,22 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
 }
 
 // Enqueues `w` (locked by `lk`), waits, and returns with `lk` released. On a
-// timeout the node has been withdrawn; if a notifier had already popped it but
-// lost the race to the deadline, that notifier saw notify() fail and kept (or gave
-// to someone else) whatever it meant to hand over.
+// timeout or a stop the node has been withdrawn; if a notifier had already popped
+// it but lost the race to the deadline or the stop, that notifier saw notify()
+// fail and kept (or gave to someone else) whatever it meant to hand over.
 inline WakeReason park_in(std::unique_lock<SpinLock>& lk, WaiterList& list, Waiter& w,
-                          std::optional<Clock::time_point> deadline = std::nullopt, bool front = false) {
+                          std::optional<Clock::time_point> deadline = std::nullopt,
+                          const std::stop_token& stop = {}) {
   SpinLock& lock = *lk.mutex();
-  if (front) list.push_front(&w); else list.push_back(&w);
+  list.push_back(&w);
   // Runs after the switch: release the lock last and touch nothing on the waiting
   // party's stack afterwards (`lk` included: unique_lock::unlock() would write its
   // owns flag after the release, when the waiter may already be running on).
   const WakeReason r = w.wait([&lk] {
     lk.release()->unlock();
     return true;
-  }, deadline);
-  if (r == WakeReason::kTimedOut) {
+  }, deadline, stop);
+  if (r != WakeReason::kNotified) {
     std::lock_guard<SpinLock> g(lock);
     if (w.queued) list.remove(&w);
   }

@@ -167,6 +167,16 @@ TEST(SimulationTest, ExceptionEscapingTheBodyIsAFailure) {
   EXPECT_EQ(r.message, "exception: boom");
 }
 
+TEST(SimulationTest, ExceptionEscapingADetachedFiberIsAFailureNotATermination) {
+  const SimResult r = simulate(3, [] {
+    spawn(FiberOptions{.name = "fire-and-forget"}, [] { throw std::runtime_error("lost"); }).detach();
+    this_fiber::yield();
+  });
+  EXPECT_EQ(r.outcome, SimResult::Outcome::kFailed);
+  EXPECT_NE(r.message.find("exception escaped detached fiber 'fire-and-forget': lost"), std::string::npos)
+      << r.message;
+}
+
 TEST(SimulationTest, CorrectMutexSurvivesManySeeds) {
   ExploreOptions options;
   options.seeds = 2000;

@@ -46,6 +46,12 @@ class SimExecutor final : public Executor {
   void on_work_finished() noexcept override { --outstanding_; }
   Clock::time_point now() const override { return now_; }
   const char* name() const override { return "simulation"; }
+  // An exception escaping a detached fiber fails the run (with its seed) instead
+  // of terminating the process.
+  std::shared_ptr<const UnhandledExceptionHandler> unhandled_exception_handler() const override {
+    return unhandled_handler_;
+  }
+  const std::string& unhandled_exceptions() const { return unhandled_; }
 
   std::uint64_t random() {  // xorshift64*
     rng_ ^= rng_ >> 12;
@@ -126,6 +132,18 @@ class SimExecutor final : public Executor {
   std::uint64_t steps_ = 0;
   std::unordered_set<const detail::Fiber*> known_;
   std::map<const detail::Fiber*, std::size_t> order_;
+  std::string unhandled_;  // one line per exception that escaped a detached fiber
+  std::shared_ptr<const UnhandledExceptionHandler> unhandled_handler_ =
+      std::make_shared<const UnhandledExceptionHandler>([this](const FiberInfo& fiber, std::exception_ptr error) {
+        std::string what = "exception of unknown type";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        unhandled_ += "exception escaped detached fiber '" + std::string(fiber.name) + "': " + what + "\n";
+      });
 };
 
 thread_local SimExecutor* tls_sim = nullptr;
@@ -204,6 +222,7 @@ SimResult simulate(std::uint64_t seed, const std::function<void()>& body, const 
     result.message = "livelock: still running after " + std::to_string(options.max_steps) + " steps";
     sim.abandon_unfinished();
     root.detach();
+    result.message += sim.unhandled_exceptions();
     return result;
   }
   if (sim.outstanding() > 0) {
@@ -211,6 +230,7 @@ SimResult simulate(std::uint64_t seed, const std::function<void()>& body, const 
     result.message = sim.deadlock_report();
     sim.abandon_unfinished();
     root.detach();
+    result.message += sim.unhandled_exceptions();
     return result;
   }
   try {
@@ -221,6 +241,11 @@ SimResult simulate(std::uint64_t seed, const std::function<void()>& body, const 
   } catch (...) {
     result.outcome = SimResult::Outcome::kFailed;
     result.message = "exception of unknown type";
+  }
+  if (!sim.unhandled_exceptions().empty()) {
+    if (result.outcome == SimResult::Outcome::kPassed) result.outcome = SimResult::Outcome::kFailed;
+    if (!result.message.empty()) result.message += "\n";
+    result.message += sim.unhandled_exceptions();
   }
   return result;
 }

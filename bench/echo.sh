@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench/echo: spindle's echo server (examples/echo_server, a fiber per connection)
+# against a Go echo server (a goroutine per connection) and a plain
+# single-threaded edge-triggered epoll server in C++, all driven by the same load
+# generator (bench/echo_peers/load.cc): N loopback connections, 512-byte ping-pong, a
+# fixed duration. Runs are interleaved (spindle, Go, epoll, spindle, ...) and each
+# figure is the median over the repetitions.
+#
+#   ./bazelw run --config=bench //bench:echo --with-go            # the table
+#   ./bazelw run --config=bench //bench:echo -- --kv               # key value lines
+#   ECHO_SECONDS=3 ECHO_REPS=3 ECHO_CONNS="1 16 256 4096" ECHO_WORKERS=2 (defaults)
+set -euo pipefail
+kv_only=0
+[ "${1:-}" = "--kv" ] && kv_only=1
+seconds=${ECHO_SECONDS:-3}
+reps=${ECHO_REPS:-3}
+conns_list=${ECHO_CONNS:-"1 16 256 4096"}
+workers=${ECHO_WORKERS:-2}
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+servers="spindle epoll"
+if command -v go >/dev/null 2>&1; then
+  export GOCACHE=${TMPDIR:-/tmp}/spindle-gocache GO111MODULE=off
+  cp bench/echo_peers/echo.go "$tmp/echo.go"  # a real file: go does not build through the runfiles symlink
+  (cd "$tmp" && go build -o echo_go echo.go)
+  servers="spindle go epoll"
+fi
+
+# start <server> -> sets $pid and $port
+start() {
+  local out="$tmp/out.$1"
+  : >"$out"
+  case $1 in
+    spindle) examples/echo_server --port=0 --workers="$workers" >"$out" 2>&1 & ;;
+    go) GOMAXPROCS=$workers "$tmp/echo_go" --port=0 >"$out" 2>&1 & ;;
+    epoll) bench/echo_epoll_server --port=0 >"$out" 2>&1 & ;;
+  esac
+  pid=$!
+  for _ in $(seq 200); do grep -q listening "$out" && break; sleep 0.02; done
+  port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out")
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+kv=$tmp/kv
+for conns in $conns_list; do
+  for rep in $(seq "$reps"); do
+    for s in $servers; do
+      start "$s"
+      [ -n "$port" ] || { echo "$s did not start" >&2; exit 1; }
+      c0=$(cpu_ticks "$pid")
+      line=$(bench/echo_load --port="$port" --conns="$conns" --seconds="$seconds" --size=512 --threads=1)
+      c1=$(cpu_ticks "$pid")
+      rss=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+      kill "$pid"
+      wait "$pid" 2>/dev/null || true
+      hz=$(getconf CLK_TCK)
+      awk -v s="$s" -v c="$conns" -v line="$line" -v cpu="$(( c1 - c0 ))" -v hz="$hz" -v secs="$seconds" -v rss="$rss" 'BEGIN {
+        n = split(line, f, " ")
+        for (i = 1; i <= n; i++) { split(f[i], kvp, "="); v[kvp[1]] = kvp[2] }
+        printf "echo_%s_%s_rps %s\n", s, c, v["rps"]
+        printf "echo_%s_%s_p50_us %s\n", s, c, v["p50_us"]
+        printf "echo_%s_%s_p99_us %s\n", s, c, v["p99_us"]
+        printf "echo_%s_%s_cpu_pct %.1f\n", s, c, 100 * cpu / hz / secs
+        printf "echo_%s_%s_rss_mib %.1f\n", s, c, rss / 1024
+        printf "echo_%s_%s_errors %s\n", s, c, v["errors"]
+      }' >>"$kv"
+    done
+  done
+done
+
+# Medians over the repetitions.
+sort -k1,1 -k2,2g "$kv" | awk '
+  { if ($1 != key) { if (key != "") flush(); key = $1; n = 0 } vals[++n] = $2 }
+  function flush() { print key, (n % 2 ? vals[(n + 1) / 2] : (vals[n / 2] + vals[n / 2 + 1]) / 2) }
+  END { if (key != "") flush() }' >"$tmp/med"
+
+if [ "$kv_only" = 1 ]; then cat "$tmp/med"; exit 0; fi
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+echo "512-byte echo ping-pong, ${seconds} s per run, median of ${reps}, ${workers} workers / GOMAXPROCS=${workers};"
+echo "spindle/Go: ratio of requests/s (above 1: spindle faster)."
+echo
+awk -v servers="$servers" -v conns="$conns_list" '
+  { v[$1] = $2 }
+  function g(s, c, f) { k = "echo_" s "_" c "_" f; return (k in v) ? v[k] : "-" }
+  END {
+    ns = split(servers, S, " "); nc = split(conns, C, " ")
+    print "| conns | server | requests/s | p50 us | p99 us | server CPU % | peak RSS MiB |"
+    print "|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nc; i++) {
+      for (j = 1; j <= ns; j++)
+        printf "| %s | %s | %s | %s | %s | %s | %s |\n", C[i], S[j], g(S[j], C[i], "rps"), g(S[j], C[i], "p50_us"),
+               g(S[j], C[i], "p99_us"), g(S[j], C[i], "cpu_pct"), g(S[j], C[i], "rss_mib")
+      if (("echo_go_" C[i] "_rps" in v) && v["echo_go_" C[i] "_rps"] > 0)
+        printf "| %s | spindle/Go | %.2fx | | | | |\n", C[i], v["echo_spindle_" C[i] "_rps"] / v["echo_go_" C[i] "_rps"]
+      if (("echo_epoll_" C[i] "_rps" in v) && v["echo_epoll_" C[i] "_rps"] > 0)
+        printf "| %s | spindle/epoll | %.2fx | | | | |\n", C[i], v["echo_spindle_" C[i] "_rps"] / v["echo_epoll_" C[i] "_rps"]
+    }
+  }' "$tmp/med"

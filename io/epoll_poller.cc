@@ -1,0 +1,151 @@
+#include "io/epoll_poller.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "io/poll_desc.h"
+#include "spindle/fibers/fiber.h"
+#include "spindle/sched/scheduler.h"
+
+namespace spindle::detail {
+namespace {
+
+constexpr std::uint64_t kInterruptTag = ~std::uint64_t{0};
+constexpr int kMaxEvents = 128;
+
+}  // namespace
+
+EpollPoller::EpollPoller() {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) throw std::system_error(errno, std::system_category(), "spindle: epoll_create1");
+  eventfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (eventfd_ < 0) {
+    const int err = errno;
+    ::close(epfd_);
+    throw std::system_error(err, std::system_category(), "spindle: eventfd");
+  }
+  // Level-triggered: it stays readable until wait() reads it back, so an
+  // interrupt that comes before the epoll_wait is not lost.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kInterruptTag;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventfd_, &ev);
+}
+
+EpollPoller::~EpollPoller() {
+  ::close(eventfd_);
+  ::close(epfd_);
+}
+
+std::error_code EpollPoller::add(PollDesc* d) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = (std::uint64_t{d->index} << 32) | d->seq;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, d->fd, &ev) != 0) return {errno, std::system_category()};
+  return {};
+}
+
+std::size_t EpollPoller::poll() { return run(0, false); }
+
+std::size_t EpollPoller::wait(std::optional<Clock::time_point> deadline) {
+  int timeout = -1;
+  if (deadline) {
+    const auto left = *deadline - Clock::now();
+    // Rounded up: waking before the timer is due would only spin the worker.
+    timeout = left <= Clock::duration::zero()
+                  ? 0
+                  : static_cast<int>(std::min<std::int64_t>(
+                        std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
+  }
+  return run(timeout, true);
+}
+
+std::size_t EpollPoller::run(int timeout_ms, bool blocking) {
+  epoll_event events[kMaxEvents];
+  const int n = ::epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+  std::size_t woken = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::uint64_t data = events[i].data.u64;
+    if (data == kInterruptTag) {
+      // Only the blocking wait() consumes an interrupt: it is meant for the worker
+      // blocked here. A non-blocking poll() that read it back could race with that
+      // worker's epoll_wait and leave it asleep (a lost wakeup). Level-triggered,
+      // the eventfd stays readable for the blocked wait, which epoll wakes.
+      if (!blocking) continue;
+      std::uint64_t value;
+      [[maybe_unused]] const ssize_t r = ::read(eventfd_, &value, sizeof value);
+      // Release pairs with interrupt()'s exchange: a later interrupt writes again.
+      interrupt_pending_.store(false, std::memory_order_release);
+      continue;
+    }
+    PollDesc* d = desc_at(static_cast<std::uint32_t>(data >> 32));
+    if (d == nullptr) continue;
+    const std::uint32_t e = events[i].events;
+    // Errors and hang-ups wake both directions: the retried syscall reports them.
+    const bool read = (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    const bool write = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
+    woken += static_cast<std::size_t>(desc_ready(d, static_cast<std::uint32_t>(data), read, write));
+  }
+  return woken;
+}
+
+void EpollPoller::interrupt() {
+  if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;  // one write is enough
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t r = ::write(eventfd_, &one, sizeof one);
+}
+
+void EpollPoller::describe_waiters(std::string& out) const {
+  const std::uint32_t n = desc_count();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    PollDesc* d = desc_at(i);
+    std::lock_guard<SpinLock> lk(d->lock);
+    if (d->poller != this) continue;
+    for (IoWait* w : {d->rd.waiter, d->wr.waiter}) {
+      if (w == nullptr) continue;
+      char line[160];
+      const Fiber* f = w->waiter.fiber();
+      std::snprintf(line, sizeof line, "  fiber #%llu '%.*s' waits to %s fd %d\n",
+                    static_cast<unsigned long long>(f != nullptr ? f->id() : 0),
+                    f != nullptr ? static_cast<int>(f->name().size()) : 0, f != nullptr ? f->name().data() : "",
+                    w->mode == IoMode::kRead ? "read" : "write", d->fd);
+      out += line;
+    }
+  }
+}
+
+const char* io_backend_name() {
+  static const char* name = [] {
+    const char* forced = std::getenv("SPINDLE_IO_BACKEND");
+    if (forced == nullptr || *forced == '\0' || std::strcmp(forced, "epoll") == 0) return "epoll";
+    std::fprintf(stderr,
+                 "spindle: SPINDLE_IO_BACKEND=%s is not available: this build of spindle has only the "
+                 "epoll backend (io_uring is not implemented yet); unset it or set it to 'epoll'\n",
+                 forced);
+    std::abort();
+  }();
+  return name;
+}
+
+EpollPoller* poller_for(Executor* executor) {
+  auto* sched = dynamic_cast<Scheduler*>(executor);
+  if (sched == nullptr) return nullptr;
+  Poller* p = sched->poller();
+  if (p == nullptr) {
+    io_backend_name();  // aborts on an unavailable forced backend
+    p = sched->install_poller(std::make_unique<EpollPoller>());
+  }
+  // A poller installed by someone else is not ours to register fds with: such a
+  // Scheduler's fibers block their thread in I/O, as on other executors.
+  return dynamic_cast<EpollPoller*>(p);
+}
+
+}  // namespace spindle::detail

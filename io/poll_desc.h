@@ -1,0 +1,92 @@
+// PollDesc: the runtime's record of one file descriptor (Go's pollDesc). It holds
+// the fd's readiness and at most one waiting reader and one waiting writer, the
+// poller it is registered with (edge-triggered, once, at the first wait on a
+// Scheduler), and the count of operations in flight, so that close() from another
+// fiber ends those operations before the fd number is released (Go's fdMutex).
+//
+// Descriptors live in a process-wide table that never frees memory: an event the
+// kernel reported for an fd that has since been closed (and whose number, and
+// even whose descriptor, has been reused) may still be read out of a poller's
+// event array. Each registration carries the descriptor's index and `seq`; `seq`
+// is bumped when the fd is released, so such a stale event is recognised and
+// dropped and never wakes the new owner's fiber.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <system_error>
+
+#include "spindle/fibers/spin_lock.h"
+#include "spindle/fibers/waiter.h"
+#include "spindle/sched/executor.h"
+
+namespace spindle::detail {
+
+class EpollPoller;
+
+enum class IoMode : std::uint8_t { kRead, kWrite };
+
+// One blocked call, on the waiting fiber's stack. The waker writes `reason`
+// before notifying (the notify's release pairs with the wake's acquire).
+struct IoWait {
+  enum Reason : std::uint8_t { kReady, kClosed };
+  Waiter waiter;
+  Reason reason = kReady;
+  IoMode mode = IoMode::kRead;
+};
+
+struct PollDesc {
+  struct Slot {
+    bool ready = false;        // an edge arrived with no waiter: the next wait returns at once
+    IoWait* waiter = nullptr;  // the parked fiber, if any
+  };
+
+  SpinLock lock;  // guards everything below but `index` and `closing`
+  const std::uint32_t index;
+  std::uint32_t seq = 0;  // changes when the fd is released; see the header comment
+  int fd = -1;
+  EpollPoller* poller = nullptr;  // registered with, or null
+  std::atomic<bool> closing{false};
+  int refs = 0;            // the owner's reference plus operations in flight
+  int thread_waiters = 0;  // plain threads blocked in poll(2) on fd
+  Slot rd, wr;
+  PollDesc* free_next = nullptr;  // guarded by the table's lock
+
+  explicit PollDesc(std::uint32_t i) : index(i) {}
+  Slot& slot(IoMode m) { return m == IoMode::kRead ? rd : wr; }
+};
+
+// Takes ownership of `fd` (non-blocking, close-on-exec): a descriptor with one
+// reference (the owner's) and the sequence number the owner must present.
+PollDesc* desc_open(int fd);
+// The descriptor at `index` (it exists for the life of the process), or null.
+PollDesc* desc_at(std::uint32_t index);
+// How many descriptors exist (indices 0 .. desc_count()-1), for diagnostics.
+std::uint32_t desc_count();
+
+// Owner-side operations; `seq` is the one desc_open handed out. All are safe
+// after the fd has been released (they then fail with bad_file_descriptor).
+//
+// Takes a reference for one operation; false if the fd is closed or closing.
+bool desc_acquire(PollDesc* d, std::uint32_t seq);
+// Drops a reference; the last one after close() closes the fd and recycles `d`.
+void desc_release(PollDesc* d);
+// Marks the fd closing, ends the waits on it (with kClosed) and drops the
+// owner's reference. Idempotent per seq.
+void desc_close(PollDesc* d, std::uint32_t seq);
+
+// Blocks the caller until `d`'s fd may be ready for `mode`, until `deadline`
+// (errc::timed_out), until the fiber's stop request (errc::operation_canceled), or
+// until close() (errc::bad_file_descriptor). On a fiber of a Scheduler it parks
+// the fiber (registering the fd with the Scheduler's poller on first use);
+// elsewhere (a plain thread, another executor) it blocks the thread in poll(2).
+// The caller holds a reference (desc_acquire).
+std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline);
+
+// Readiness from a poller: ends the waits on `d` (if `seq` is still current) for
+// the directions in `read`/`write`. Returns how many it ended.
+int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write);
+
+}  // namespace spindle::detail

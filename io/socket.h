@@ -1,0 +1,71 @@
+// detail::Socket: an owned, non-blocking file descriptor known to the netpoller,
+// and the loop every blocking call runs: try the syscall; on EAGAIN wait for
+// readiness (parking the fiber, or blocking a plain thread in poll(2)); retry.
+// The public socket types (tcp.h, udp.h, unix.h) and io::File are built on it.
+//
+// Thread safety: any number of fibers and threads may call operations and close()
+// concurrently on one Socket (one reader and one writer at a time); moving or
+// destroying it must not race with anything else.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "spindle/io/deadline.h"
+#include "spindle/sched/executor.h"
+
+namespace spindle::detail {
+
+struct PollDesc;
+
+class Socket {
+ public:
+  enum class Dir : std::uint8_t { kRead, kWrite };
+
+  Socket() = default;
+  // Takes `fd` (made non-blocking and close-on-exec here). On failure (the
+  // descriptor table is full) closes it and sets `ec`.
+  Socket(int fd, std::error_code& ec);
+  Socket(Socket&& other) noexcept;
+  Socket& operator=(Socket&& other) noexcept;
+  ~Socket() { close(); }
+
+  // Whether it holds an fd (true until close() or a move from it).
+  bool is_open() const;
+  // The fd number, or -1; valid only while no other fiber may close it.
+  int fd() const { return fd_; }
+
+  // Ends every call blocked on the fd (they fail with bad_file_descriptor); the fd
+  // itself is closed as soon as the last call in flight has returned.
+  void close() noexcept;
+
+  // Runs op(fd, ctx) until it returns >= 0 or fails with an errno other than
+  // EAGAIN/EINTR, waiting for `dir` readiness in between. `deadline` is the call's,
+  // else the socket's default for `dir`. Returns op's result, or -1 with `ec` set.
+  long run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx), void* ctx, std::error_code& ec);
+  template <class Op>
+  long run(Dir dir, net::Deadline deadline, Op&& op, std::error_code& ec) {
+    return run(
+        dir, deadline, [](int fd, void* ctx) -> long { return (*static_cast<std::remove_reference_t<Op>*>(ctx))(fd); },
+        &op, ec);
+  }
+  // Waits once for `dir` readiness (used by connect), with a reference held.
+  std::error_code wait(Dir dir, net::Deadline deadline);
+
+  // Go's SetReadDeadline / SetWriteDeadline: the deadline of calls that give none.
+  void set_deadline(Dir dir, net::Deadline deadline);
+  std::optional<Clock::time_point> deadline(Dir dir) const;
+
+ private:
+  PollDesc* desc_ = nullptr;
+  std::uint32_t seq_ = 0;
+  int fd_ = -1;
+  // Clock ticks, kNone for no deadline; atomic: set by one fiber, read by others.
+  static constexpr std::int64_t kNone = INT64_MAX;
+  std::atomic<std::int64_t> read_deadline_{kNone}, write_deadline_{kNone};
+};
+
+}  // namespace spindle::detail
