@@ -3,8 +3,6 @@
 // blocks or during unwinding do not see each other's, on one worker (where
 // switches are hand-offs from fiber to fiber) or on two (where fibers migrate).
 #include <gtest/gtest.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <exception>
@@ -15,6 +13,7 @@
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/test_sizes.h"
 #include "spindle/fibers/this_fiber.h"
+#include "spindle/sched/os_thread.h"
 #include "spindle/sched/scheduler.h"
 
 namespace spindle {
@@ -73,7 +72,7 @@ TEST(FiberExceptionStateTest, RethrowAfterMigratingBetweenWorkers) {
     try {
       throw std::runtime_error(mine);
     } catch (...) {
-      long last = syscall(SYS_gettid);
+      long last = static_cast<long>(detail::current_os_thread_id());
       const auto give_up = Clock::now() + std::chrono::seconds(5);
       for (int k = 0; k < 300 || (migrations.load() == 0 && Clock::now() < give_up); ++k) {
         if (k % 10 == 0) {
@@ -82,7 +81,7 @@ TEST(FiberExceptionStateTest, RethrowAfterMigratingBetweenWorkers) {
           this_fiber::yield();
         }
         if (what_of(std::current_exception()) != mine) ++wrong_current;
-        const long now = syscall(SYS_gettid);
+        const long now = static_cast<long>(detail::current_os_thread_id());
         if (now != last) ++migrations;
         last = now;
       }

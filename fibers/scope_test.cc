@@ -5,6 +5,7 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "spindle/coro/death_test.h"
 #include "spindle/sched/scheduler.h"
 
 namespace spindle {
@@ -53,7 +54,7 @@ TEST(ScopeTest, FirstExceptionStopsSiblingsAndIsRethrown) {
 }
 
 TEST(ScopeDeathTest, UnobservedChildExceptionIsReported) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(
       {
         Scheduler sched({.workers = 1, .pinning = Pinning::kNone, .name = "lost"});

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "spindle/coro/death_test.h"
 #include "spindle/fibers/test_sizes.h"
 #include "spindle/fibers/this_fiber.h"
 #include "spindle/sched/manual_executor.h"
@@ -58,7 +59,7 @@ TEST(SpawnTest, JoiningTwiceOrDetachingAfterJoinIsAnError) {
 }
 
 TEST(SpawnDeathTest, DestroyingAJoinableHandleIsReported) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(
       {
         Scheduler sched(two_workers("dropped"));

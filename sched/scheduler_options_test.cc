@@ -1,7 +1,9 @@
 // Constructing a Scheduler with options out of range, or when the OS refuses
 // threads: a clear exception, never a hang, a crash or std::terminate.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/resource.h>  // RLIMIT_AS: the thread-creation failure test is Linux-only
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -94,6 +96,7 @@ TEST(SchedulerOptionsTest, ManyWorkersStartRunAndStop) {
   EXPECT_EQ(runs.load(), static_cast<int>(tasks.size()));
 }
 
+#if defined(__linux__)  // /proc/self/status and RLIMIT_AS
 std::size_t vm_size_bytes() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -143,6 +146,7 @@ TEST(SchedulerOptionsDeathTest, ThreadCreationFailureThrowsSystemErrorNamingTheW
       ::testing::ExitedWithCode(0), "caught: spindle::ThreadPool 'limited-pool': cannot start thread [0-9]+ of 200");
 #endif
 }
+#endif  // __linux__
 
 }  // namespace
 }  // namespace spindle
