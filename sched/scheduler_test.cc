@@ -111,15 +111,22 @@ TEST(SchedulerTest, IdleWorkersParkInsteadOfSpinning) {
 }
 
 // Busy-waits `ms` and records which thread ran it.
+// Runs without yielding until `until_started` (if set) has started, for at most
+// 30 ms without one and 20 s with one: the long cap keeps the test independent of
+// how long a loaded machine takes to schedule the other worker.
 struct BusyTask : Task {
   std::atomic<int>* done = nullptr;
+  std::atomic<bool> started{false};
+  BusyTask* until_started = nullptr;
   std::thread::id ran_on;
   BusyTask() {
     run = [](Task* t) {
       auto* self = static_cast<BusyTask*>(t);
       self->ran_on = std::this_thread::get_id();
-      const auto until = Clock::now() + 30ms;
+      self->started.store(true);
+      const auto until = Clock::now() + (self->until_started != nullptr ? 20s : 30ms);
       while (Clock::now() < until) {
+        if (self->until_started != nullptr && self->until_started->started.load()) break;
       }
       self->done->fetch_add(1);
     };
@@ -135,6 +142,7 @@ TEST(SchedulerTest, SecondSubmissionWakesASecondWorkerWhileTheFirstIsBusy) {
   std::atomic<int> done{0};
   BusyTask a, b;
   a.done = b.done = &done;
+  a.until_started = &b;  // a keeps its worker busy until b has started elsewhere
   sched.submit(&a);
   std::this_thread::sleep_for(5ms);  // a is running now
   sched.submit(&b);
