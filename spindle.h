@@ -26,5 +26,6 @@
 #include "spindle/sync/mutex.h"
 #include "spindle/sync/select.h"
 #include "spindle/sync/semaphore.h"
+#include "spindle/sync/spawn_many.h"
 #include "spindle/sync/wait_group.h"
 #include "spindle/version.h"

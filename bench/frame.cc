@@ -40,6 +40,7 @@
 
 #include "spindle/fibers/spawn.h"
 #include "spindle/sched/scheduler.h"
+#include "spindle/sync/spawn_many.h"
 #include "spindle/sync/wait_group.h"
 
 namespace {
@@ -172,6 +173,18 @@ void job() { sink.fetch_add(spin_work(job_iters), std::memory_order_relaxed); }
 
 Stats run_impl(const Options& o) {
   job_iters = static_cast<std::uint64_t>(o.job_us * static_cast<double>(iters_per_us));
+  if (o.impl == "spindle_many" || o.impl == "spindle_many_unpinned") {
+    // The burst API: one submission per frame (sync/spawn_many.h).
+    spindle::SchedulerOptions so;
+    so.workers = kWorkers;
+    so.name = "frame";
+    if (o.impl == "spindle_many_unpinned") so.pinning = spindle::Pinning::kNone;
+    if (o.spin_us >= 0) so.spin_before_park = std::chrono::microseconds(o.spin_us);
+    spindle::Scheduler sched(so);
+    return run_frames(o, [&] {
+      spindle::spawn_many(sched, static_cast<std::size_t>(o.jobs), [](std::size_t) { job(); }).join();
+    });
+  }
   if (o.impl == "spindle" || o.impl == "spindle_unpinned") {
     spindle::SchedulerOptions so;
     so.workers = kWorkers;
@@ -295,7 +308,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   calibrate();  // for the Go peer, which takes the iteration count from here
-  std::vector<std::string> impls = {"spindle", "spindle_unpinned", "tbb", "pool"};
+  std::vector<std::string> impls = {"spindle", "spindle_many", "spindle_unpinned", "spindle_many_unpinned", "tbb", "pool"};
   if (!go_binary.empty()) impls.push_back("go");
   for (int sleep_us : {1000, 0}) {
     o.sleep_us = sleep_us;

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "spindle/fibers/waiter.h"
 #include "spindle/sched/scheduler.h"
@@ -58,9 +59,13 @@ void LocalSlots::clear() noexcept {
 
 // Recycled control blocks: a cache per thread, spilling into a process-wide list.
 // Blocks are freed only when the global list is full and no timer refers to them
-// (a stale timer entry may outlive the wait that set it).
+// (a stale timer entry may outlive the wait that set it). The global list moves in
+// batches (kBatch blocks per lock): a game loop's main thread spawns a frame's
+// fibers and the workers release them, so without batches both sides would take
+// the global lock once per fiber, against each other.
 struct FiberPool {
   static constexpr std::size_t kThreadCache = 256;
+  static constexpr std::size_t kBatch = 64;
   static constexpr std::size_t kGlobalCache = 16384;
 
   struct Global {
@@ -77,30 +82,35 @@ struct FiberPool {
     Fiber* head = nullptr;
     std::size_t count = 0;
     std::size_t stack_size = 0;
-    ~ThreadCache() {
-      while (head != nullptr) {
-        Fiber* f = head;
-        head = f->pool_next_;
-        put_global(f);
-      }
-    }
+    ~ThreadCache() { put_global(std::exchange(head, nullptr), std::exchange(count, 0)); }
   };
   static ThreadCache& cache() {
     thread_local ThreadCache c;
     return c;
   }
 
-  static void put_global(Fiber* f) {
+  // Puts the chain `f` (n blocks linked through pool_next_) on the global list
+  // under one lock; what does not fit is freed, unless a timer may still refer to it.
+  static void put_global(Fiber* f, std::size_t n) {
+    if (n == 0) return;
     Global& g = global();
-    std::unique_lock<std::mutex> lk(g.lock);
-    if (g.count >= kGlobalCache && f->timers_pending_.load(std::memory_order_acquire) == 0) {
-      lk.unlock();
-      delete f;
-      return;
+    Fiber* to_free = nullptr;
+    {
+      std::lock_guard<std::mutex> lk(g.lock);
+      while (f != nullptr) {
+        Fiber* next = f->pool_next_;
+        if (g.count >= kGlobalCache && f->timers_pending_.load(std::memory_order_acquire) == 0) {
+          f->pool_next_ = to_free;
+          to_free = f;
+        } else {
+          f->pool_next_ = g.head;
+          g.head = f;
+          ++g.count;
+        }
+        f = next;
+      }
     }
-    f->pool_next_ = g.head;
-    g.head = f;
-    ++g.count;
+    while (to_free != nullptr) delete std::exchange(to_free, to_free->pool_next_);
   }
 
   static Fiber* acquire(std::size_t stack_size) {
@@ -111,32 +121,59 @@ struct FiberPool {
       --c.count;
       return f;
     }
+    // Refill: up to kBatch blocks of this size under one lock; the first is
+    // returned, the rest cached here if the cache is empty (it holds one size).
     Global& g = global();
+    Fiber* got = nullptr;
+    std::size_t n = 0;
+    const std::size_t want = c.head == nullptr ? kBatch : 1;
     {
       std::lock_guard<std::mutex> lk(g.lock);
-      for (Fiber** p = &g.head; *p != nullptr; p = &(*p)->pool_next_) {
+      for (Fiber** p = &g.head; *p != nullptr && n < want;) {
         if ((*p)->coro_.stack().size() == stack_size) {
           Fiber* f = *p;
           *p = f->pool_next_;
           --g.count;
-          return f;
+          f->pool_next_ = got;
+          got = f;
+          ++n;
+        } else {
+          p = &(*p)->pool_next_;
         }
       }
     }
-    return new Fiber(stack_size);
+    if (got == nullptr) return new Fiber(stack_size);
+    Fiber* f = got;
+    if (n > 1) {
+      c.head = f->pool_next_;
+      c.count = n - 1;
+      c.stack_size = stack_size;
+    }
+    return f;
   }
 
   static void release(Fiber* f) {
     ThreadCache& c = cache();
     const std::size_t size = f->coro_.stack().size();
     if (c.count == 0) c.stack_size = size;
-    if (c.count < kThreadCache && c.stack_size == size) {
-      f->pool_next_ = c.head;
-      c.head = f;
-      ++c.count;
+    if (c.stack_size != size) {
+      f->pool_next_ = nullptr;
+      put_global(f, 1);
       return;
     }
-    put_global(f);
+    if (c.count == kThreadCache) {
+      // Full: the kBatch most recently cached go to the global list in one lock.
+      Fiber* chain = c.head;
+      Fiber* last = chain;
+      for (std::size_t i = 1; i < kBatch; ++i) last = last->pool_next_;
+      c.head = last->pool_next_;
+      last->pool_next_ = nullptr;
+      c.count -= kBatch;
+      put_global(chain, kBatch);
+    }
+    f->pool_next_ = c.head;
+    c.head = f;
+    ++c.count;
   }
 };
 

@@ -50,6 +50,13 @@ class Executor {
   // own tasks. Never blocks on other tasks.
   virtual void submit(Task* task, Placement placement = Placement::kBack) = 0;
 
+  // Queues `n` tasks at once: `first` and the tasks linked after it through
+  // Task::next (the last one's `next` is ignored), each to run once, in no promised
+  // order. Callable from any thread. An executor may make this cheaper than n
+  // submits (the Scheduler takes its queue's lock once and decides once how many
+  // workers to wake); the default submits them one by one (kBack).
+  virtual void submit_batch(Task* first, std::size_t n);
+
   // Calls task->timer_expired(task, tag) on an executor thread at or after
   // `deadline`. Timers are not cancelled: a task ignores stale tags.
   virtual void add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) = 0;

@@ -275,6 +275,58 @@ void Scheduler::submit(Task* task, Placement placement) {
   wake_idle_worker();
 }
 
+void Scheduler::submit_batch(Task* first, std::size_t n) {
+  if (n == 0) return;
+  if (Worker* w = current_worker()) {
+    for (Task* t = first; n > 0; --n) {
+      Task* next = t->next;  // read first: once queued, the queue owns `next`
+      push_local(*w, t, Placement::kBack);
+      t = next;
+    }
+    return;
+  }
+  detail::ForeignCall call(foreign_calls_);  // until we stop touching *this
+  Task* last = first;
+  for (std::size_t i = 1; i < n; ++i) last = last->next;
+  // Wake as many parked workers as the burst can use, chosen under the same lock
+  // that publishes the tasks: a worker going idle takes lock_ to join idle_ and
+  // re-checks global_ under it, so either it is on idle_ here (and woken) or it
+  // sees the tasks. At most workers_.size() entries.
+  std::vector<Worker*>& woken = burst_wake_scratch();
+  woken.resize(workers_.size());
+  std::size_t k;
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    global_.push_back_chain(first, last, n);
+    global_size_.store(global_.size(), std::memory_order_relaxed);
+    k = take_idle_workers_locked(n, woken.data());
+  }
+  for (std::size_t i = 0; i < k; ++i) unpark_worker(*woken[i]);
+  // Nobody was parked: the workers are busy or spinning, and spinners poll
+  // global_size_. If none spins, one busy worker reaches the global queue at its
+  // next scheduling point at the latest (its local queue empty, or the fairness
+  // poll), as after submit().
+  if (k == 0) wake_idle_worker();
+}
+
+std::vector<Scheduler::Worker*>& Scheduler::burst_wake_scratch() {
+  thread_local std::vector<Worker*> scratch;
+  return scratch;
+}
+
+std::size_t Scheduler::take_idle_workers_locked(std::size_t n, Worker** out) {
+  std::size_t k = 0;
+  while (k < n && !idle_.empty()) {
+    Worker* target = workers_[static_cast<std::size_t>(idle_.back())].get();
+    idle_.pop_back();
+    idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    target->idle = false;
+    target->woken_spinning = false;  // it looks at the global queue first, not spinning
+    out[k++] = target;
+  }
+  return k;
+}
+
 void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   if (placement == Placement::kNext) {
     task = put_runnext(w, task);  // the old runnext goes to the queue

@@ -114,6 +114,12 @@ class Scheduler final : public Executor {
   ~Scheduler() override;
 
   void submit(Task* task, Placement placement = Placement::kBack) override;
+  // A burst: from a thread outside the pool (a game loop's main thread), the tasks
+  // join the global queue under one lock, and as many parked workers as the burst
+  // can use (up to n) are woken at once instead of one after the other. From a
+  // worker, they go to its local queue (its overflow to the global queue), and
+  // idle workers come to steal as after submit().
+  void submit_batch(Task* first, std::size_t n) override;
   void add_timer(Task* task, std::uint64_t tag, Clock::time_point deadline) override;
   void on_work_started() override;
   void on_work_finished() noexcept override;
@@ -195,6 +201,11 @@ class Scheduler final : public Executor {
   // True when no other worker is idle or spinning, i.e. none would steal now.
   bool nobody_would_steal() const;
   void wake_idle_worker();
+  // Takes up to `n` parked workers off the idle list (lock_ held) into `out`, as
+  // workers that are not spinning; the caller unparks them after unlocking.
+  std::size_t take_idle_workers_locked(std::size_t n, Worker** out);
+  // This thread's buffer for the workers a burst wakes (no allocation per burst).
+  static std::vector<Worker*>& burst_wake_scratch();
   void stop_spinning(Worker& w);
   Worker* current_worker() const;
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;

@@ -91,6 +91,10 @@ struct Scheduler::Worker {
   std::uint32_t runnext_streak = 0;
   std::int64_t spawn_credit = 0;  // owner only; see on_work_started
   bool spinning = false;
+  // Owner only: ran a task since it last woke from parking. Only such a worker
+  // spins before parking again (spin_before_park): one woken for work that
+  // another took parks at once instead of spinning beside the worker that has it.
+  bool ran_since_park = false;
   bool idle = false;        // in sched->idle_; guarded by sched->lock_
   bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
   detail::Parker parker;

@@ -3,6 +3,7 @@
 // through which a fiber passes the worker straight to the next fiber.
 #include <algorithm>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "spindle/sched/fault_point.h"
@@ -31,6 +32,7 @@ void Scheduler::worker_main(Worker& w) {
     stop_spinning(w);
     if (timer_watcher_.load(std::memory_order_relaxed) == &w) [[unlikely]] hand_over_timer_watch(w);
     bump(w.tasks_run);
+    w.ran_since_park = true;
     t->run(t);
   }
   set_current(nullptr);
@@ -189,10 +191,17 @@ Task* Scheduler::find_work(Worker& w) {
 // worker counts in spinning_, submitters wake nobody, so work that arrives within
 // the window is picked up without a futex wake on either side.
 Task* Scheduler::spin_for_work(Worker& w) {
-  if (options_.spin_before_park.count() <= 0 || workers_.size() == 1) return nullptr;
+  // Only after running something (Worker::ran_since_park): a worker woken for a
+  // single task that another worker took would otherwise spin beside it, on its
+  // CPU if unpinned, and delay it by the whole window.
+  if (options_.spin_before_park.count() <= 0 || workers_.size() == 1 || !w.ran_since_park) return nullptr;
   const auto until = Clock::now() + options_.spin_before_park;
   do {
-    for (int i = 0; i < 32; ++i) detail::cpu_relax();
+    // Yield rather than only pause: the thread waiting for this work's results (a
+    // game loop's main thread, woken by the last job) may be runnable on this very
+    // CPU, and with as many workers as CPUs it would otherwise wait for the whole
+    // window. With nothing else runnable the yield returns at once.
+    std::this_thread::yield();
     if (global_size_.load(std::memory_order_relaxed) > 0) {
       if (Task* t = take_global(w, true)) return t;
     }
@@ -280,6 +289,7 @@ void Scheduler::park_idle(Worker& w) {
   std::optional<Clock::time_point> deadline;
   if (d != INT64_MAX) deadline = Clock::time_point(Clock::duration(d));
   const auto parked_at = Clock::now();
+  w.ran_since_park = false;
   if (!wait_in_poller(w, deadline)) w.parker.park(deadline);  // poller hook
   const auto slept = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - parked_at).count();
   w.parked_ns.store(w.parked_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(slept),
