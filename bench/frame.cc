@@ -8,8 +8,9 @@
 //   bench/frame --impl spindle --sleep-us 1000                 # one variant, one process
 //   bench/frame --go /tmp/peers                                # with Go (go build bench/go/peers.go)
 //
-// Peers, 2 workers each: spindle with default options (pinned) and unpinned
-// (spawn(...).detach() + WaitGroup), oneTBB task_group (run + wait), and a
+// Peers, 2 workers each: spindle with default options (pinned) and unpinned, each
+// as spawn(...).detach() + WaitGroup and as one spawn_many(...).join() burst
+// ("spindle_many"), oneTBB task_group (run + wait), and a
 // std::thread + std::condition_variable pool written here. Go runs the same
 // frame in bench/go/peers.go ("frame" mode) when compare.sh has Go. Each variant
 // runs in its own process; the driver interleaves them (A B C A B C ...) and

@@ -62,6 +62,10 @@ struct SchedulerOptions {
   // two busy ones. Work that arrives meanwhile (the next frame of a game loop, a
   // burst from a plain thread) then costs no futex wake. Zero parks at once. An
   // idle Scheduler still parks: this is spent once per run-out, not continuously.
+  // Only a worker that ran a task since it last woke spins (one woken for a task
+  // another worker took parks at once), and it yields its CPU at every round, so a
+  // thread waiting on that CPU for the work's results (a game loop's main thread)
+  // runs at once rather than after the window.
   std::chrono::microseconds spin_before_park{50};
   // Names the worker threads ("<name>/<i>") and appears in diagnostics.
   std::string name = "spindle";
