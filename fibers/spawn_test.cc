@@ -153,15 +153,18 @@ TEST(SpawnTest, DestructorWaitsForDetachedDescendantsSpawnedOnWorkers) {
 
 TEST(SpawnTest, RequestStopReachesTheFiber) {
   Scheduler sched(two_workers("stop"));
-  auto h = spawn(sched, [] {
+  std::atomic<int> rounds_seen{0};
+  auto h = spawn(sched, [&rounds_seen] {
     int rounds = 0;
     while (!this_fiber::stop_token().stop_requested()) {
       this_fiber::sleep_for(1ms);
-      ++rounds;
+      rounds_seen = ++rounds;
     }
     return rounds;
   });
-  std::this_thread::sleep_for(20ms);
+  // Until the fiber has looped at least once (a fixed sleep here failed under
+  // wine on a loaded machine, before the fiber had run at all).
+  while (rounds_seen.load() == 0) std::this_thread::sleep_for(1ms);
   h.request_stop();
   EXPECT_GE(h.join(), 1);
 }
