@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/echo: spindle's echo server (examples/echo_server, a fiber per connection),
-# once per netpoller backend (SPINDLE_IO_BACKEND=io_uring, =epoll), against a Go echo server (a goroutine per connection) and a plain
-# single-threaded edge-triggered epoll server in C++, all driven by the same load
+# once per netpoller backend (SPINDLE_IO_BACKEND=io_uring, =epoll), against a Go
+# echo server (a goroutine per connection) and a plain single-threaded edge-triggered epoll server in C++, all driven by the same load
 # generator (bench/echo_peers/load.cc): N loopback connections, 512-byte ping-pong, a
 # fixed duration. Runs are interleaved (spindle io_uring, spindle epoll, Go, epoll,
 # spindle io_uring, ...) and each figure is the median over the repetitions. The
