@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "spindle/fibers/waiter.h"
+#include "spindle/sched/os_thread.h"
 #include "spindle/sched/scheduler.h"
 
 namespace spindle::detail {
@@ -84,9 +85,17 @@ struct FiberPool {
     std::size_t stack_size = 0;
     ~ThreadCache() { put_global(std::exchange(head, nullptr), std::exchange(count, 0)); }
   };
+  // Heap-allocated and spilled by at_thread_exit rather than a thread_local with a
+  // destructor, which under mingw's emulated TLS would run on freed memory (see
+  // sched/os_thread.h). No switch happens between cache() and the use of its
+  // result, so the thread-local pointer is read on the right thread.
   static ThreadCache& cache() {
-    thread_local ThreadCache c;
-    return c;
+    constinit thread_local ThreadCache* c = nullptr;
+    if (c == nullptr) [[unlikely]] {
+      c = new ThreadCache;
+      at_thread_exit([](void* p) { delete static_cast<ThreadCache*>(p); }, c);
+    }
+    return *c;
   }
 
   // Puts the chain `f` (n blocks linked through pool_next_) on the global list

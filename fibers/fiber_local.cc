@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "spindle/sched/os_thread.h"
+
 namespace spindle::detail {
 namespace {
 
@@ -36,8 +38,14 @@ void free_local_slot(std::size_t slot) {
 
 LocalSlots& current_local_slots() {
   if (Fiber* f = current_fiber()) return f->locals();
-  thread_local ThreadSlots thread_slots;
-  return thread_slots.slots;
+  // Not a thread_local with a destructor: under mingw's emulated TLS that would
+  // run on freed memory (sched/os_thread.h, at_thread_exit).
+  constinit thread_local ThreadSlots* thread_slots = nullptr;
+  if (thread_slots == nullptr) [[unlikely]] {
+    thread_slots = new ThreadSlots;
+    at_thread_exit([](void* p) { delete static_cast<ThreadSlots*>(p); }, thread_slots);
+  }
+  return thread_slots->slots;
 }
 
 }  // namespace spindle::detail

@@ -1,6 +1,7 @@
 // FiberLocal<T>: a variable with one instance per fiber (per thread, on plain
 // threads), created on first access with T's default constructor and destroyed
-// when the fiber ends (or the thread exits).
+// when the fiber ends (or the thread exits; the main thread's instances are left
+// to the process's exit).
 //
 //   spindle::FiberLocal<RequestContext> ctx;
 //   ctx->user = "alice";   // this fiber's instance

@@ -5,6 +5,8 @@
 // in a user's build without that flag.
 #include <gtest/gtest.h>
 
+#include "spindle/coro/death_test.h"
+
 #include <atomic>
 #include <cstddef>
 #include <vector>
@@ -53,17 +55,17 @@ void overflow_among_neighbours() {
 #define SPINDLE_FIBER_OVERFLOW "stack overflow in fiber big-frame \\(stack size 65536 bytes\\)"
 
 TEST(FiberOverflowDeathTest, Frame72KiBOn64KiBStack) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(overflow_among_neighbours<72 * kKiB>(), SPINDLE_FIBER_OVERFLOW);
 }
 
 TEST(FiberOverflowDeathTest, Frame96KiBOn64KiBStack) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(overflow_among_neighbours<96 * kKiB>(), SPINDLE_FIBER_OVERFLOW);
 }
 
 TEST(FiberOverflowDeathTest, Frame256KiBOn64KiBStack) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(overflow_among_neighbours<256 * kKiB>(), SPINDLE_FIBER_OVERFLOW);
 }
 

@@ -84,8 +84,11 @@ int skynet(int num, int size) {
 }
 
 TEST(SpawnTest, SkynetMillionFibersChecksum) {
-  // 1M leaves (10^6) plus 111,111 inner fibers, on two workers.
-  const int leaves = 1'000'000 / testing_sizes::kScale;
+  // 1M leaves (10^6) plus 111,111 inner fibers, on two workers; scaled down to the
+  // largest power of ten at most 10^6 / kScale (the tree splits by ten down to
+  // single leaves: any other count reaches sub-trees of size 0 and never ends).
+  int leaves = 1'000'000;
+  while (leaves > 1 && leaves > 1'000'000 / testing_sizes::kScale) leaves /= 10;
   Scheduler sched(two_workers("skynet"));
   long long expected = 0;
   for (int i = 0; i < leaves; ++i) expected += i;
@@ -153,15 +156,18 @@ TEST(SpawnTest, DestructorWaitsForDetachedDescendantsSpawnedOnWorkers) {
 
 TEST(SpawnTest, RequestStopReachesTheFiber) {
   Scheduler sched(two_workers("stop"));
-  auto h = spawn(sched, [] {
+  std::atomic<int> rounds_seen{0};
+  auto h = spawn(sched, [&rounds_seen] {
     int rounds = 0;
     while (!this_fiber::stop_token().stop_requested()) {
       this_fiber::sleep_for(1ms);
-      ++rounds;
+      rounds_seen = ++rounds;
     }
     return rounds;
   });
-  std::this_thread::sleep_for(20ms);
+  // Until the fiber has looped at least once (a fixed sleep here failed under
+  // wine on a loaded machine, before the fiber had run at all).
+  while (rounds_seen.load() == 0) std::this_thread::sleep_for(1ms);
   h.request_stop();
   EXPECT_GE(h.join(), 1);
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <thread>
 
+#include "spindle/sched/cpu_relax.h"
 #include "spindle/sched/fault_point.h"
 
 namespace spindle::detail {
@@ -24,9 +25,7 @@ class SpinLock {
     for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < 64) {
-#if defined(__x86_64__)
-          __builtin_ia32_pause();
-#endif
+          cpu_relax();
         } else {
           std::this_thread::yield();
         }

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "spindle/fibers/fiber_local.h"
 #include "spindle/fibers/spawn.h"
@@ -205,6 +209,53 @@ TEST(FiberLocalTest, EachFiberHasItsOwnValueAndItDiesWithTheFiber) {
   EXPECT_EQ(Counted::live.load(), 0) << "values are destroyed when their fiber ends";
   local->value = 7;  // plain thread: the thread's own instance
   EXPECT_EQ(local->value, 7);
+}
+
+
+// A user's thread_local whose destructor allocates and fills heap blocks. If the
+// runtime's per-thread state had been freed by the time it runs (as mingw's
+// emulated TLS frees thread_locals' storage before their destructors run), these
+// blocks take its place and overwrite it.
+struct HeapScribbler {
+  static inline std::mutex lock;
+  static inline std::vector<void*> blocks;  // freed by the test
+  ~HeapScribbler() {
+    std::vector<void*> mine;
+    mine.reserve(4 * 256);
+    for (std::size_t size = 16; size <= 4096; size += 16) {
+      for (int i = 0; i < 4; ++i) {
+        void* p = std::malloc(size);
+        std::memset(p, 0, size);
+        mine.push_back(p);
+      }
+    }
+    std::lock_guard<std::mutex> lk(lock);
+    blocks.insert(blocks.end(), mine.begin(), mine.end());
+  }
+};
+
+struct CountedOnThreads {
+  static inline std::atomic<int> live{0};
+  int value = 0;
+  CountedOnThreads() { ++live; }
+  ~CountedOnThreads() { --live; }
+};
+
+TEST(FiberLocalTest, PlainThreadsValueIsDestroyedWhenTheThreadExits) {
+  FiberLocal<CountedOnThreads> local;
+  for (int round = 0; round < 20; ++round) {
+    std::thread t([&local, round] {
+      local->value = round;
+      // Constructed after the thread's FiberLocal storage, so destroyed before it.
+      thread_local HeapScribbler scribbler;
+      (void)&scribbler;
+      EXPECT_EQ(local->value, round);
+    });
+    t.join();
+    ASSERT_EQ(CountedOnThreads::live.load(), 0) << "round " << round << ": the thread's value outlived it";
+  }
+  for (void* p : HeapScribbler::blocks) std::free(p);
+  HeapScribbler::blocks.clear();
 }
 
 }  // namespace

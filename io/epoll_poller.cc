@@ -6,14 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <mutex>
 
 #include "io/poll_desc.h"
-#include "spindle/fibers/fiber.h"
-#include "spindle/sched/scheduler.h"
 
 namespace spindle::detail {
 namespace {
@@ -41,6 +35,7 @@ EpollPoller::EpollPoller() {
 }
 
 EpollPoller::~EpollPoller() {
+  detach_all();
   ::close(eventfd_);
   ::close(epfd_);
 }
@@ -48,7 +43,7 @@ EpollPoller::~EpollPoller() {
 std::error_code EpollPoller::add(PollDesc* d) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.u64 = (std::uint64_t{d->index} << 32) | d->seq;
+  ev.data.u64 = desc_tag(d->index, d->seq);
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, d->fd, &ev) != 0) return {errno, std::system_category()};
   return {};
 }
@@ -92,7 +87,7 @@ std::size_t EpollPoller::run(int timeout_ms, bool blocking) {
     // Errors and hang-ups wake both directions: the retried syscall reports them.
     const bool read = (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     const bool write = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
-    woken += static_cast<std::size_t>(desc_ready(d, static_cast<std::uint32_t>(data), read, write));
+    woken += static_cast<std::size_t>(desc_ready(d, static_cast<std::uint32_t>(data), read, write, false));
   }
   return woken;
 }
@@ -101,51 +96,6 @@ void EpollPoller::interrupt() {
   if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;  // one write is enough
   const std::uint64_t one = 1;
   [[maybe_unused]] const ssize_t r = ::write(eventfd_, &one, sizeof one);
-}
-
-void EpollPoller::describe_waiters(std::string& out) const {
-  const std::uint32_t n = desc_count();
-  for (std::uint32_t i = 0; i < n; ++i) {
-    PollDesc* d = desc_at(i);
-    std::lock_guard<SpinLock> lk(d->lock);
-    if (d->poller != this) continue;
-    for (IoWait* w : {d->rd.waiter, d->wr.waiter}) {
-      if (w == nullptr) continue;
-      char line[160];
-      const Fiber* f = w->waiter.fiber();
-      std::snprintf(line, sizeof line, "  fiber #%llu '%.*s' waits to %s fd %d\n",
-                    static_cast<unsigned long long>(f != nullptr ? f->id() : 0),
-                    f != nullptr ? static_cast<int>(f->name().size()) : 0, f != nullptr ? f->name().data() : "",
-                    w->mode == IoMode::kRead ? "read" : "write", d->fd);
-      out += line;
-    }
-  }
-}
-
-const char* io_backend_name() {
-  static const char* name = [] {
-    const char* forced = std::getenv("SPINDLE_IO_BACKEND");
-    if (forced == nullptr || *forced == '\0' || std::strcmp(forced, "epoll") == 0) return "epoll";
-    std::fprintf(stderr,
-                 "spindle: SPINDLE_IO_BACKEND=%s is not available: this build of spindle has only the "
-                 "epoll backend (io_uring is not implemented yet); unset it or set it to 'epoll'\n",
-                 forced);
-    std::abort();
-  }();
-  return name;
-}
-
-EpollPoller* poller_for(Executor* executor) {
-  auto* sched = dynamic_cast<Scheduler*>(executor);
-  if (sched == nullptr) return nullptr;
-  Poller* p = sched->poller();
-  if (p == nullptr) {
-    io_backend_name();  // aborts on an unavailable forced backend
-    p = sched->install_poller(std::make_unique<EpollPoller>());
-  }
-  // A poller installed by someone else is not ours to register fds with: such a
-  // Scheduler's fibers block their thread in I/O, as on other executors.
-  return dynamic_cast<EpollPoller*>(p);
 }
 
 }  // namespace spindle::detail

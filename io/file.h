@@ -1,6 +1,7 @@
 // io::File: positional file I/O that parks the calling fiber instead of blocking
-// its worker. Each call runs the syscall on the blocking pool (spindle::blocking);
-// there is no io_uring path yet. From a plain thread the calls block the thread.
+// its worker. Each call runs the syscall on the blocking pool (spindle::blocking),
+// with either netpoller backend (the io_uring one waits for readiness only; there
+// is no io_uring file path yet). From a plain thread the calls block the thread.
 //
 //   auto f = spindle::io::File::open("data.bin", spindle::io::OpenMode::kCreate);
 //   f.write_at("hello", 0);

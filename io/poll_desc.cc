@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <mutex>
 
-#include "io/epoll_poller.h"
+#include "io/io_poller.h"
 #include "spindle/fibers/fiber.h"
 #include "spindle/fibers/this_fiber.h"
 
@@ -116,6 +116,7 @@ PollDesc* desc_open(int fd) {
   std::lock_guard<SpinLock> lk(d->lock);
   d->fd = fd;
   d->poller = nullptr;
+  d->armed = false;
   d->closing.store(false, std::memory_order_relaxed);
   d->refs = 1;
   d->thread_waiters = 0;
@@ -136,15 +137,17 @@ void desc_release(PollDesc* d) {
   {
     std::lock_guard<SpinLock> lk(d->lock);
     if (--d->refs > 0) return;
-    // Last reference after close(): retire this registration. Bumping seq first
-    // turns every event still in flight for it into a stale one.
+    // Last reference after close(): retire this registration. The backend
+    // withdraws it (io_uring: its poll request holds the file open), then bumping
+    // seq turns every event still in flight for it into a stale one.
+    if (d->poller != nullptr && d->armed) d->poller->remove(d);
     ++d->seq;
     fd = std::exchange(d->fd, -1);
     d->poller = nullptr;
+    d->armed = false;
     d->rd = {};
     d->wr = {};
   }
-  // close(2) also removes fd from the epoll set (we never dup it).
   ::close(fd);
   free_desc(d);
 }
@@ -165,7 +168,7 @@ void desc_close(PollDesc* d, std::uint32_t seq) {
 
 std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline) {
   Fiber* f = current_fiber();
-  EpollPoller* poller = nullptr;
+  IoPoller* poller = nullptr;
   if (f != nullptr) {
     {
       std::lock_guard<SpinLock> lk(d->lock);
@@ -186,16 +189,18 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
     d->lock.unlock();
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
-  if (d->poller == nullptr) {
-    // First wait on a Scheduler: register. An fd that is ready already gets an
-    // edge at once, which sets the slot or wakes us.
+  if (d->poller != nullptr) poller = d->poller;
+  if (!d->armed) {
+    // First wait on a Scheduler (or the backend ended the registration): register.
+    // An fd that is ready already gets an edge at once, which sets the slot or
+    // wakes us.
     if (std::error_code ec = poller->add(d)) {
       d->lock.unlock();
       return ec;
     }
     d->poller = poller;
+    d->armed = true;
   }
-  poller = d->poller;
   if (slot.ready) {  // an edge came since our caller's syscall said EAGAIN
     slot.ready = false;
     d->lock.unlock();
@@ -231,10 +236,11 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
   return {};
 }
 
-int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write) {
+int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write, bool disarmed) {
   int woken = 0;
   std::lock_guard<SpinLock> lk(d->lock);
   if (d->seq != seq) return 0;  // stale: the fd was closed since (and maybe reused)
+  if (disarmed) d->armed = false;
   for (int i = 0; i < 2; ++i) {
     if (!(i == 0 ? read : write)) continue;
     PollDesc::Slot& s = i == 0 ? d->rd : d->wr;

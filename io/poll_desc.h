@@ -24,7 +24,7 @@
 
 namespace spindle::detail {
 
-class EpollPoller;
+class IoPoller;
 
 enum class IoMode : std::uint8_t { kRead, kWrite };
 
@@ -47,7 +47,8 @@ struct PollDesc {
   const std::uint32_t index;
   std::uint32_t seq = 0;  // changes when the fd is released; see the header comment
   int fd = -1;
-  EpollPoller* poller = nullptr;  // registered with, or null
+  IoPoller* poller = nullptr;  // registered with, or null
+  bool armed = false;          // the registration with `poller` is live (see desc_ready)
   std::atomic<bool> closing{false};
   int refs = 0;            // the owner's reference plus operations in flight
   int thread_waiters = 0;  // plain threads blocked in poll(2) on fd
@@ -86,7 +87,9 @@ void desc_close(PollDesc* d, std::uint32_t seq);
 std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline);
 
 // Readiness from a poller: ends the waits on `d` (if `seq` is still current) for
-// the directions in `read`/`write`. Returns how many it ended.
-int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write);
+// the directions in `read`/`write`. `disarmed`: the backend says the registration
+// ended (an io_uring multishot poll that completed for good); the next wait
+// registers again. Returns how many waits it ended.
+int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write, bool disarmed);
 
 }  // namespace spindle::detail

@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
-#include "io/epoll_poller.h"
+#include "io/io_poller.h"
 #include "io/poll_desc.h"
 #include "io/test_util.h"
+#include "spindle/fibers/fiber.h"
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/this_fiber.h"
 #include "spindle/io/tcp.h"
@@ -54,9 +57,9 @@ TEST(Poller, StaleEventAfterFdReuseWakesNobody) {
       return std::make_pair(ec, spindle::Clock::now() - t0);
     });
     spindle::this_fiber::sleep_for(30ms);  // the new owner is parked now
-    EXPECT_EQ(d::desc_ready(desc, old_seq, true, true), 0);  // the late, stale event
+    EXPECT_EQ(d::desc_ready(desc, old_seq, true, true, false), 0);  // the late, stale event
     spindle::this_fiber::sleep_for(30ms);
-    EXPECT_EQ(d::desc_ready(desc, seq, true, false), 1);  // a current one wakes it
+    EXPECT_EQ(d::desc_ready(desc, seq, true, false, false), 1);  // a current one wakes it
     auto [ec, waited] = waiter.join();
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_GE(waited, 55ms);  // it slept through the stale event
@@ -64,6 +67,155 @@ TEST(Poller, StaleEventAfterFdReuseWakesNobody) {
     d::desc_close(desc, seq);
     close(b[1]);
   }).join();
+}
+
+namespace {
+
+// Sets SPINDLE_IO_BACKEND for the Schedulers created in its scope (the backend
+// is chosen per Scheduler, at its first I/O), and restores it.
+class BackendScope {
+ public:
+  explicit BackendScope(const char* value) {
+    if (const char* old = std::getenv("SPINDLE_IO_BACKEND")) old_ = old;
+    if (value != nullptr) setenv("SPINDLE_IO_BACKEND", value, 1);
+    else unsetenv("SPINDLE_IO_BACKEND");
+  }
+  ~BackendScope() {
+    if (old_.empty()) unsetenv("SPINDLE_IO_BACKEND");
+    else setenv("SPINDLE_IO_BACKEND", old_.c_str(), 1);
+  }
+
+ private:
+  std::string old_;
+};
+
+// The backend a Scheduler's fibers use (installs it, as their first I/O does).
+std::string backend_of(spindle::Scheduler& sched) {
+  return spindle::spawn(sched, [] {
+           d::IoPoller* p = d::poller_for(d::current_fiber()->executor());
+           return std::string(p != nullptr ? p->name() : "none");
+         }).join();
+}
+
+bool io_uring_works() {
+  BackendScope b(nullptr);
+  spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "probe"});
+  return backend_of(sched) == "io_uring";
+}
+
+}  // namespace
+
+// The same race through a real backend: the kernel reports readiness for the old
+// fd (its completion sits unreaped in the queue: the one worker is busy running
+// this fiber), the fd is closed, its number and descriptor are reused, and the
+// new owner parks to read. The late report names the old registration and must
+// not wake it. (With io_uring the poll request's completion and its -ECANCELED
+// both arrive late; with epoll, close(2) drops the event, so there it is a check
+// that nothing else wakes the reader.)
+class StaleReadiness : public testing::TestWithParam<const char*> {};
+
+TEST_P(StaleReadiness, LateCompletionForAClosedFdWakesNotItsSuccessor) {
+  BackendScope backend(GetParam());
+  if (std::string(GetParam()) == "io_uring" && !io_uring_works()) GTEST_SKIP() << "io_uring unavailable here";
+  spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "stale2"});
+  ASSERT_EQ(backend_of(sched), GetParam());
+  const int rounds = spindle::io_test::scaled(20);
+  for (int round = 0; round < rounds; ++round) {
+    spindle::spawn(sched, [&] {
+      int a[2];
+      ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+      d::PollDesc* old_desc = d::desc_open(a[0]);
+      const std::uint32_t old_seq = old_desc->seq;
+      ASSERT_TRUE(d::desc_acquire(old_desc, old_seq));
+      // Registers a[0] and parks: the worker reaps its first (writable) report.
+      EXPECT_EQ(d::desc_wait(old_desc, d::IoMode::kRead, spindle::Clock::now() + 1ms), std::errc::timed_out);
+      // Readable now: a report for (old index, old seq) is posted, and stays
+      // unreaped, since this fiber keeps the only worker busy until it parks.
+      ASSERT_EQ(write(a[1], "x", 1), 1);
+      d::desc_release(old_desc);
+      d::desc_close(old_desc, old_seq);
+      close(a[1]);
+
+      int b[2];
+      ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
+      ASSERT_EQ(b[0], a[0]);  // the fd number is reused...
+      d::PollDesc* desc = d::desc_open(b[0]);
+      ASSERT_EQ(desc, old_desc);  // ...and so is the descriptor
+      const std::uint32_t seq = desc->seq;
+      ASSERT_TRUE(d::desc_acquire(desc, seq));
+      // Nothing will be written to b: only a stale report could end this wait.
+      EXPECT_EQ(d::desc_wait(desc, d::IoMode::kRead, spindle::Clock::now() + 100ms), std::errc::timed_out)
+          << "round " << round;
+      d::desc_release(desc);
+      d::desc_close(desc, seq);
+      close(b[1]);
+    }).join();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StaleReadiness, testing::Values("epoll", "io_uring"));
+
+// io_uring that cannot be set up (EPERM: a seccomp profile or
+// kernel.io_uring_disabled; ENOSYS: an old kernel) leaves the Scheduler on epoll,
+// and sockets work as usual.
+TEST(Backend, FallsBackToEpollWhenIoUringSetupFails) {
+  BackendScope backend(nullptr);
+  for (int err : {EPERM, ENOSYS}) {
+    d::fail_io_uring_setup_for_testing(err);
+    spindle::Scheduler sched({.workers = 2, .pinning = spindle::Pinning::kNone, .name = "fallback"});
+    EXPECT_EQ(backend_of(sched), "epoll");
+    auto l = net::TcpListener::bind(net::Endpoint::loopback_v4(0));
+    auto server = spindle::spawn(sched, [&l] {
+      net::TcpStream s = l.accept();
+      char buf[5];
+      s.read_exact(buf);
+      s.write_all(net::ConstBuffer(buf, sizeof buf));
+    });
+    auto client = spindle::spawn(sched, [ep = l.local_endpoint()] {
+      net::TcpStream s = net::TcpStream::connect(ep);
+      s.write_all(net::ConstBuffer("hello", 5));
+      char buf[5];
+      s.read_exact(buf);
+      return std::string(buf, sizeof buf);
+    });
+    EXPECT_EQ(client.join(), "hello");
+    server.join();
+    d::fail_io_uring_setup_for_testing(0);
+  }
+  // And without the failure, the default is whatever the probe finds.
+  spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "default"});
+  const std::string name = backend_of(sched);
+  EXPECT_TRUE(name == "io_uring" || name == "epoll") << name;
+}
+
+TEST(Backend, EnvironmentForcesOne) {
+  {
+    BackendScope backend("epoll");
+    spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "forced"});
+    EXPECT_EQ(backend_of(sched), "epoll");
+  }
+  if (!io_uring_works()) GTEST_SKIP() << "io_uring unavailable here";
+  BackendScope backend("io_uring");
+  spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "forced"});
+  EXPECT_EQ(backend_of(sched), "io_uring");
+}
+
+// A forced backend that cannot be had is an error, not a silent fallback.
+TEST(BackendDeathTest, ForcedIoUringThatFailsAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        BackendScope backend("io_uring");
+        d::fail_io_uring_setup_for_testing(EPERM);
+        (void)d::make_poller();
+      },
+      "SPINDLE_IO_BACKEND=io_uring: io_uring cannot be set up here");
+  EXPECT_DEATH(
+      {
+        BackendScope backend("kqueue");
+        (void)d::make_poller();
+      },
+      "SPINDLE_IO_BACKEND=kqueue: unknown backend");
 }
 
 namespace {

@@ -35,4 +35,14 @@ void set_current_thread_name(const std::string& name);
 // CPU time (user + system) consumed by the whole process so far, in seconds.
 double process_cpu_seconds();
 
+// Calls fn(arg) on the calling thread when it ends (std::thread or any pthread;
+// registrations run in reverse order). Use this, not a thread_local with a
+// destructor, for per-thread state that must be cleaned up: with mingw-w64's
+// emulated TLS, a thread_local's storage is freed before its destructor runs
+// (winpthreads' key destructors free it; the C++ thread-exit destructors run
+// later), so such a destructor writes freed heap. fn must reach its state
+// through `arg` alone: other thread_locals may already be gone when it runs.
+// (sched/thread_exit.cc: a pthread key, on Linux and on mingw's winpthreads.)
+void at_thread_exit(void (*fn)(void*), void* arg);
+
 }  // namespace spindle::detail

@@ -1,6 +1,8 @@
 // Constructing a Scheduler with options out of range, or when the OS refuses
 // threads: a clear exception, never a hang, a crash or std::terminate.
 #include <gtest/gtest.h>
+
+#include "spindle/coro/death_test.h"
 #if defined(__linux__)
 #include <sys/resource.h>  // RLIMIT_AS: the thread-creation failure test is Linux-only
 #endif
@@ -113,7 +115,7 @@ TEST(SchedulerOptionsDeathTest, ThreadCreationFailureThrowsSystemErrorNamingTheW
 #ifdef SPINDLE_TEST_SANITIZED
   GTEST_SKIP() << "address-space limits break the sanitizer runtime before thread creation";
 #else
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   auto limited = [] {
     const rlim_t limit = vm_size_bytes() + (rlim_t{64} << 20);
     rlimit rl{limit, limit};

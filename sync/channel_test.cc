@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "spindle/coro/death_test.h"
+
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -191,7 +193,7 @@ TEST(ChannelTest, MpmcWithCloseBufferedTwoWorkers) { mpmc(2, 64); }
 TEST(ChannelTest, MpmcWithCloseUnbufferedOneWorker) { mpmc(1, 0); }
 
 TEST(ChannelDeathTest, DestroyedWithABlockedReceiverDies) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(
       {
         ManualExecutor ex;

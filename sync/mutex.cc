@@ -3,20 +3,13 @@
 #include <mutex>
 
 #include "spindle/fibers/this_fiber.h"
+#include "spindle/sched/cpu_relax.h"
 #include "spindle/sync/fault_point.h"
 
 namespace spindle {
 namespace {
 
 constexpr int kSpinTries = 64;
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // Per-wait bookkeeping, reached through Waiter::data. Guarded by the bucket's lock
 // while queued.
@@ -107,7 +100,7 @@ bool Mutex::spin_acquire(std::uint64_t me) {
     // Read-only until it looks free, so spinners do not steal the line from the
     // holder with writes.
     if (locked_.load(std::memory_order_relaxed) == 0 && try_acquire(me)) return true;
-    cpu_relax();
+    detail::cpu_relax();
   }
   return false;
 }

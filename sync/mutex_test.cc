@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "spindle/coro/death_test.h"
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -149,7 +151,7 @@ TEST(MutexTest, WaiterIsNotStarvedByBargers) {
 using MutexDeathTest = ::testing::Test;
 
 TEST(MutexDeathTest, UnlockingAnUnlockedMutexDies) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(
       {
         Mutex m;
@@ -159,7 +161,7 @@ TEST(MutexDeathTest, UnlockingAnUnlockedMutexDies) {
 }
 
 TEST(MutexDeathTest, UnlockingFromAnotherFiberDies) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(
       {
         Scheduler sched({.workers = 1, .pinning = Pinning::kNone, .name = "misuse"});
@@ -171,7 +173,7 @@ TEST(MutexDeathTest, UnlockingFromAnotherFiberDies) {
 }
 
 TEST(MutexDeathTest, DestroyingALockedMutexDies) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  detail::set_death_test_style();  // "fast" under qemu (coro/death_test.h)
   EXPECT_DEATH(
       {
         Mutex m;

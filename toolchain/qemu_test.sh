@@ -5,7 +5,8 @@
 # the aarch64 programs it starts go through this script again, named by
 # SPINDLE_TEST_RUNNER.
 set -euo pipefail
-if [[ "$1" == *.sh ]]; then
+# Bazel names an sh_test's executable without the .sh: a script is told by its "#!".
+if [[ "$1" == *.sh || "$(head -c 2 "$1" 2>/dev/null)" == "#!" ]]; then
   SPINDLE_TEST_RUNNER="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
   export SPINDLE_TEST_RUNNER
   exec bash "$@"

@@ -42,7 +42,8 @@ fi
 
 # A shell test (examples/*_test.sh) runs as itself; the Windows programs it starts
 # go through this script again, named by SPINDLE_TEST_RUNNER.
-if [[ "$1" == *.sh ]]; then
+# Bazel names an sh_test's executable without the .sh: a script is told by its "#!".
+if [[ "$1" == *.sh || "$(head -c 2 "$1" 2>/dev/null)" == "#!" ]]; then
   SPINDLE_TEST_RUNNER="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
   export SPINDLE_TEST_RUNNER
   exec bash "$@"

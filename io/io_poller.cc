@@ -1,0 +1,84 @@
+#include "io/io_poller.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "io/epoll_poller.h"
+#include "io/poll_desc.h"
+#include "io/uring_poller.h"
+#include "spindle/fibers/fiber.h"
+#include "spindle/sched/scheduler.h"
+
+namespace spindle::detail {
+namespace {
+
+std::atomic<int> uring_setup_failure{0};
+
+[[noreturn]] void die(const char* what, const char* value, int err) {
+  std::fprintf(stderr, "spindle: SPINDLE_IO_BACKEND=%s: %s%s%s\n", value, what, err != 0 ? ": " : "",
+               err != 0 ? std::strerror(err) : "");
+  std::abort();
+}
+
+}  // namespace
+
+void fail_io_uring_setup_for_testing(int err) { uring_setup_failure.store(err, std::memory_order_relaxed); }
+
+void IoPoller::describe_waiters(std::string& out) const {
+  const std::uint32_t n = desc_count();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    PollDesc* d = desc_at(i);
+    std::lock_guard<SpinLock> lk(d->lock);
+    if (d->poller != this) continue;
+    for (IoWait* w : {d->rd.waiter, d->wr.waiter}) {
+      if (w == nullptr) continue;
+      char line[160];
+      const Fiber* f = w->waiter.fiber();
+      std::snprintf(line, sizeof line, "  fiber #%llu '%.*s' waits to %s fd %d\n",
+                    static_cast<unsigned long long>(f != nullptr ? f->id() : 0),
+                    f != nullptr ? static_cast<int>(f->name().size()) : 0, f != nullptr ? f->name().data() : "",
+                    w->mode == IoMode::kRead ? "read" : "write", d->fd);
+      out += line;
+    }
+  }
+}
+
+void IoPoller::detach_all() {
+  const std::uint32_t n = desc_count();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    PollDesc* d = desc_at(i);
+    std::lock_guard<SpinLock> lk(d->lock);
+    if (d->poller != this) continue;
+    d->poller = nullptr;
+    d->armed = false;
+  }
+}
+
+std::unique_ptr<IoPoller> make_poller() {
+  // Read at each Scheduler's first I/O (not once per process): cheap, and tests
+  // can choose per Scheduler.
+  const char* forced = std::getenv("SPINDLE_IO_BACKEND");
+  if (forced != nullptr && *forced == '\0') forced = nullptr;
+  if (forced != nullptr && std::strcmp(forced, "epoll") == 0) return std::make_unique<EpollPoller>();
+  if (forced != nullptr && std::strcmp(forced, "io_uring") != 0) die("unknown backend (use epoll or io_uring)", forced, 0);
+  int err = uring_setup_failure.load(std::memory_order_relaxed);
+  if (err == 0) {
+    if (auto p = UringPoller::create(err)) return p;
+  }
+  if (forced != nullptr) die("io_uring cannot be set up here (unset it to fall back to epoll)", forced, err);
+  return std::make_unique<EpollPoller>();
+}
+
+IoPoller* poller_for(Executor* executor) {
+  auto* sched = dynamic_cast<Scheduler*>(executor);
+  if (sched == nullptr) return nullptr;
+  Poller* p = sched->poller();
+  if (p == nullptr) p = sched->install_poller(make_poller());
+  // A poller installed by someone else is not ours to register fds with: such a
+  // Scheduler's fibers block their thread in I/O, as on other executors.
+  return dynamic_cast<IoPoller*>(p);
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,79 @@
+// IoPoller: what the io layer needs of a netpoller backend on top of the
+// Scheduler's Poller seam (sched/poller.h), and the choice of backend.
+//
+// Two backends, one model (Go's pollDesc, poll_desc.h): every fd waited on from
+// a Scheduler's fibers is registered once for both directions, edge-triggered,
+// tagged (descriptor index << 32 | descriptor seq); the backend turns each
+// readiness report into desc_ready(). They differ in how they learn readiness:
+//  - EpollPoller (epoll_poller.h): EPOLLET registrations and epoll_wait.
+//  - UringPoller (uring_poller.h): a multishot IORING_OP_POLL_ADD per fd and the
+//    completion queue of an io_uring.
+//
+// Choice, per Scheduler, when its first fiber waits for I/O: SPINDLE_IO_BACKEND=
+// epoll or io_uring forces one (a forced io_uring that cannot be set up aborts
+// with a message; any other value aborts too); unset or empty: io_uring if the
+// probe succeeds (io_uring_queue_init and a multishot poll; it fails with EPERM
+// under seccomp profiles and kernel.io_uring_disabled, ENOSYS on old kernels),
+// else epoll.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "spindle/sched/poller.h"
+
+namespace spindle {
+class Executor;
+}
+
+namespace spindle::detail {
+
+struct PollDesc;
+
+class IoPoller : public Poller {
+ public:
+  // "epoll" or "io_uring".
+  virtual const char* name() const = 0;
+  // Registers d->fd for both directions, edge-triggered (called under d->lock,
+  // once per fd, and again after the backend reported the registration ended:
+  // desc_ready's `disarmed`).
+  virtual std::error_code add(PollDesc* d) = 0;
+  // Called under d->lock just before the fd is closed, while d->seq still is the
+  // registration's: withdraws the registration if closing the fd does not.
+  virtual void remove(PollDesc* d) = 0;
+
+  bool has_waiters() const final { return waiters_.load(std::memory_order_relaxed) > 0; }
+  void describe_waiters(std::string& out) const final;
+  // Fibers parked on descriptors registered here: counted up before a fiber
+  // parks and down after it woke, so has_waiters() is true while any is parked.
+  void waiter_added() { waiters_.fetch_add(1, std::memory_order_relaxed); }
+  void waiter_removed() { waiters_.fetch_sub(1, std::memory_order_relaxed); }
+
+ protected:
+  // For the backends' destructors: forgets this poller in every descriptor still
+  // registered with it (a socket may outlive its Scheduler; its close() then has
+  // nothing to withdraw).
+  void detach_all();
+
+ private:
+  std::atomic<int> waiters_{0};
+};
+
+// The tag a registration carries back in each readiness report.
+inline std::uint64_t desc_tag(std::uint32_t index, std::uint32_t seq) { return (std::uint64_t{index} << 32) | seq; }
+
+// The poller of `executor` if it is a Scheduler (chosen and installed on first
+// use, see above), else null (the caller then blocks its thread).
+IoPoller* poller_for(Executor* executor);
+
+// A new poller as chosen above (aborts on an unavailable forced backend).
+std::unique_ptr<IoPoller> make_poller();
+
+// Test hook: while non-zero, setting up io_uring fails with this errno (as under
+// a seccomp profile that denies io_uring_setup), so the fallback can be tested.
+void fail_io_uring_setup_for_testing(int err);
+
+}  // namespace spindle::detail
