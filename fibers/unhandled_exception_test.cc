@@ -136,7 +136,7 @@ TEST(UnhandledExceptionDeathTest, DefaultTerminatesNamingTheFiberAndTheException
         h.detach();
         go.store(true);
       },
-      "exception escaped detached fiber #[0-9]+ 'loader': texture not found");
+      "exception escaped detached fiber #.+ 'loader': texture not found");
   // Detached after it ended (deterministically, on a ManualExecutor): reported by
   // detach().
   EXPECT_DEATH(
@@ -147,7 +147,7 @@ TEST(UnhandledExceptionDeathTest, DefaultTerminatesNamingTheFiberAndTheException
         manual.run_all();
         h.detach();
       },
-      "exception escaped detached fiber #[0-9]+ 'parser': bad token");
+      "exception escaped detached fiber #.+ 'parser': bad token");
 }
 
 }  // namespace
