@@ -11,7 +11,7 @@
 #include <atomic>
 #include <thread>
 
-#include "spindle/sched/cpu_relax.h"
+#include "spindle/sched/spin_pause.h"
 #include "spindle/sched/fault_point.h"
 
 namespace spindle::detail {
@@ -25,7 +25,7 @@ class SpinLock {
     for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < 64) {
-          cpu_relax();
+          spin_pause();
         } else {
           std::this_thread::yield();
         }

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "spindle/sched/cpu_relax.h"
+#include "spindle/sched/spin_pause.h"
 #include "spindle/sched/parker.h"
 #include "spindle/sched/run_queue.h"
 #include "spindle/sched/scheduler.h"

@@ -115,7 +115,7 @@ Task* Scheduler::steal_runnext(Worker& victim) {
   std::uint32_t tick = victim.tick.load(std::memory_order_relaxed);
   auto since = Clock::now();
   for (;;) {
-    detail::cpu_relax();
+    detail::spin_pause();
     if (victim.runnext.load(std::memory_order_relaxed) != t) return nullptr;  // taken (or queued)
     const std::uint32_t now_tick = victim.tick.load(std::memory_order_relaxed);
     const auto now = Clock::now();

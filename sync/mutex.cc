@@ -3,7 +3,7 @@
 #include <mutex>
 
 #include "spindle/fibers/this_fiber.h"
-#include "spindle/sched/cpu_relax.h"
+#include "spindle/sched/spin_pause.h"
 #include "spindle/sync/fault_point.h"
 
 namespace spindle {
@@ -100,7 +100,7 @@ bool Mutex::spin_acquire(std::uint64_t me) {
     // Read-only until it looks free, so spinners do not steal the line from the
     // holder with writes.
     if (locked_.load(std::memory_order_relaxed) == 0 && try_acquire(me)) return true;
-    detail::cpu_relax();
+    detail::spin_pause();
   }
   return false;
 }

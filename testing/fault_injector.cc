@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "spindle/fibers/this_fiber.h"
-#include "spindle/sched/cpu_relax.h"
+#include "spindle/sched/spin_pause.h"
 #include "spindle/sched/fault_point.h"
 #include "spindle/testing/simulation.h"
 
@@ -66,7 +66,7 @@ void inject_fault() {
       std::this_thread::yield();
       break;
     case 2:
-      for (int i = 0; i < static_cast<int>((r >> 8) % 2000); ++i) spindle::detail::cpu_relax();
+      for (int i = 0; i < static_cast<int>((r >> 8) % 2000); ++i) spindle::detail::spin_pause();
       break;
     default: {
       const auto max = inj->options_.max_sleep.count();
