@@ -14,6 +14,7 @@
 #include "io/io_poller.h"
 #include "io/poll_desc.h"
 #include "io/test_util.h"
+#include "spindle/coro/death_test.h"
 #include "spindle/fibers/fiber.h"
 #include "spindle/fibers/spawn.h"
 #include "spindle/fibers/this_fiber.h"
@@ -52,17 +53,20 @@ TEST(Poller, StaleEventAfterFdReuseWakesNobody) {
     ASSERT_NE(seq, old_seq);
     ASSERT_TRUE(d::desc_acquire(desc, seq));
     auto waiter = spindle::spawn([&] {
-      const auto t0 = spindle::Clock::now();
       const std::error_code ec = d::desc_wait(desc, d::IoMode::kRead, spindle::Clock::now() + 20s);
-      return std::make_pair(ec, spindle::Clock::now() - t0);
+      return std::make_pair(ec, spindle::Clock::now());
     });
-    spindle::this_fiber::sleep_for(30ms);  // the new owner is parked now
+    spindle::this_fiber::sleep_for(30ms);  // the new owner is parked now (if not, it parks later)
     EXPECT_EQ(d::desc_ready(desc, old_seq, true, true, false), 0);  // the late, stale event
-    spindle::this_fiber::sleep_for(30ms);
+    spindle::this_fiber::sleep_for(30ms);  // time for a wrong wakeup to be seen
+    // Ordering, not duration: the waiter's wakeup comes after the current event
+    // was sent. A stale wakeup would stamp ~30 ms earlier; a slow machine can
+    // only delay stamps, so it can hide that bug but never fail a correct poller.
+    const auto current_sent = spindle::Clock::now();
     EXPECT_EQ(d::desc_ready(desc, seq, true, false, false), 1);  // a current one wakes it
-    auto [ec, waited] = waiter.join();
+    auto [ec, woke_at] = waiter.join();
     EXPECT_FALSE(ec) << ec.message();
-    EXPECT_GE(waited, 55ms);  // it slept through the stale event
+    EXPECT_GE(woke_at, current_sent);  // it slept through the stale event
     d::desc_release(desc);
     d::desc_close(desc, seq);
     close(b[1]);
@@ -202,7 +206,7 @@ TEST(Backend, EnvironmentForcesOne) {
 
 // A forced backend that cannot be had is an error, not a silent fallback.
 TEST(BackendDeathTest, ForcedIoUringThatFailsAborts) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  spindle::detail::set_death_test_style();  // "fast" under qemu-user, which cannot re-exec (coro/death_test.h)
   EXPECT_DEATH(
       {
         BackendScope backend("io_uring");
