@@ -301,6 +301,17 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
     global_size_.store(global_.size(), std::memory_order_relaxed);
     k = take_idle_workers_locked(n, woken.data());
   }
+  // A worker pinned to the CPU this thread runs on would, once woken, preempt us
+  // (the kernel favours the wakee) before we wake the others: wake it last.
+  if (k > 1) {
+    const int cpu = detail::current_cpu();
+    for (std::size_t i = 0; i + 1 < k; ++i) {
+      if (woken[i]->cpus.size() == 1 && woken[i]->cpus[0] == cpu) {
+        std::swap(woken[i], woken[k - 1]);
+        break;
+      }
+    }
+  }
   for (std::size_t i = 0; i < k; ++i) unpark_worker(*woken[i]);
   // Nobody was parked: the workers are busy or spinning, and spinners poll
   // global_size_. If none spins, one busy worker reaches the global queue at its
