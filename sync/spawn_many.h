@@ -11,10 +11,12 @@
 // global queue's lock once and wakes as many parked workers as the burst can use;
 // from a fiber of the same Scheduler they go to that worker's queue, where idle
 // workers steal them). Each fiber claims an index, runs the job, and claims the next
-// until none is left. join() claims and runs the remaining jobs on the calling
-// thread or fiber itself (as TBB's task_group::wait does), so a game loop's main
-// thread starts working at once instead of waiting for a worker to wake, and a
-// frame of n jobs costs a handful of fibers, not n.
+// until none is left. join() claims and runs jobs on the calling thread or fiber
+// itself (as TBB's task_group::wait does) until those first fibers have all
+// started, so a game loop's main thread works while the workers wake up (tens of
+// microseconds on a VM, see bench/wake_latency) instead of waiting for them, and
+// does not compete with them for their CPUs once they run. A frame of n jobs costs
+// a handful of fibers, not n.
 //
 // Jobs may block. When every fiber of a batch is inside a job (parked on a Mutex, a
 // Channel, a Barrier among the jobs...) and jobs are still unclaimed, the fiber that
@@ -68,13 +70,21 @@ class [[nodiscard]] BatchHandle {
   // The number of jobs, n.
   std::size_t size() const { return state_->n; }
 
-  // Runs jobs not yet claimed by a fiber on the calling thread or fiber, then blocks
+  // Runs jobs not yet claimed on the calling thread or fiber while the batch's
+  // first fibers have not all started (see the top of this file), then blocks
   // (the fiber parked, a plain thread asleep) until every job has returned or
   // thrown; then rethrows the first exception a job threw (by the time order of the
   // throws; the others are dropped). Throws std::logic_error if called twice.
   void join() {
     if (joined_) throw std::logic_error("spindle::BatchHandle::join: already joined");
-    for (std::size_t i; (i = state_->claim()) < state_->n;) state_->run_job(i);
+    // Help only until the batch's first fibers have all started: by then the
+    // workers are at it, and a thread that kept taking jobs would compete with
+    // them for their CPUs and could sit preempted on a job the frame waits for.
+    while (state_->started.load(std::memory_order_relaxed) < state_->first_fibers) {
+      const std::size_t i = state_->claim();
+      if (i >= state_->n) break;
+      state_->run_job(i);
+    }
     // What is left runs on the batch's fibers now, one job per fiber at most. A
     // plain thread, whose sleep and wake-up cost a futex round trip each, first
     // waits a job's length or so, yielding its CPU to a worker that may share it; a
@@ -109,6 +119,8 @@ class [[nodiscard]] BatchHandle {
     // matters (see enter_job), so relaxed.
     std::atomic<std::size_t> idle_fibers{0};
     std::atomic<std::size_t> refs{1};  // the handle + one per fiber not yet ended
+    std::size_t first_fibers = 0;      // how many start() submitted
+    std::atomic<std::size_t> started{0};  // fibers that have begun; relaxed, a hint for join()
     WaitGroup remaining;               // jobs not yet finished
     std::atomic<bool> failed{false};
     std::exception_ptr error;
@@ -166,6 +178,7 @@ class [[nodiscard]] BatchHandle {
         State* s;
         ~Unref() { s->unref(); }
       } unref_at_end{this};
+      started.fetch_add(1, std::memory_order_relaxed);
       for (std::size_t i; (i = claim()) < n;) {
         enter_job();
         run_job(i);
@@ -223,6 +236,7 @@ class [[nodiscard]] BatchHandle {
       joined_ = true;
       throw;
     }
+    state_->first_fibers = made;
     state_->executor.submit_batch(first, made);
   }
 
