@@ -208,8 +208,6 @@ class Scheduler final : public Executor {
   // Takes up to `n` parked workers off the idle list (lock_ held) into `out`, as
   // workers that are not spinning; the caller unparks them after unlocking.
   std::size_t take_idle_workers_locked(std::size_t n, Worker** out);
-  // This thread's buffer for the workers a burst wakes (no allocation per burst).
-  static std::vector<Worker*>& burst_wake_scratch();
   void stop_spinning(Worker& w);
   Worker* current_worker() const;
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
