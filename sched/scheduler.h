@@ -199,6 +199,8 @@ class Scheduler final : public Executor {
   void hand_over_timer_watch(Worker& w);
   bool any_timer_pending() const;
   void push_local(Worker& w, Task* task, Placement placement);
+  // Takes w off the idle list if it is on it (w's own thread, after a poller wait).
+  void leave_idle(Worker& w);
   // Wakes a parked worker if there is one and nobody is looking for work.
   void wake_if_idle();
   [[gnu::noinline]] void overflow_to_global(Worker& w, Task* task);
@@ -211,6 +213,8 @@ class Scheduler final : public Executor {
   // This thread's buffer for the workers a burst wakes (no allocation per burst).
   static std::vector<Worker*>& burst_wake_scratch();
   void stop_spinning(Worker& w);
+  // stop_spinning for a spinner that readied the task it runs itself (worker_loop.cc).
+  void stop_spinning_for_own_work(Worker& w);
   Worker* current_worker() const;
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
   void give_back_credit(Worker& w);
