@@ -108,7 +108,15 @@ int UringPoller::submit(Prep prep) {
   int r;
   do r = io_uring_submit(&ring_);
   while (r == -EINTR);
-  return r < 0 ? r : 0;
+  if (r < 0) {
+    // Nothing was consumed (io_uring_enter fails only then), but the SQE stays
+    // queued and a later submit would send it: neutralize it, since the caller
+    // treats the request as never made (a file operation's OpWait is gone by then).
+    io_uring_prep_nop(sqe);
+    sqe->user_data = kIgnoreTag;
+    return r;
+  }
+  return 0;
 }
 
 std::error_code UringPoller::add(PollDesc* d) {
@@ -134,6 +142,11 @@ void UringPoller::remove(PollDesc* d) {
 struct OpWait {
   Waiter waiter;
   long res = 0;
+  // Set (release) after the SQE is filled, before it is submitted; reap() loads it (acquire) before it
+  // touches the rest. The kernel orders the completion after the submission
+  // anyway; this pairing says so to the memory model (and ThreadSanitizer, which
+  // cannot see through the rings).
+  std::atomic<bool> submitted{false};
 };
 
 long UringPoller::run_file_op(const FileOp& op) {
@@ -155,6 +168,8 @@ long UringPoller::run_file_op(const FileOp& op) {
         case FileOp::kFsync: io_uring_prep_fsync(sqe, op.fd, 0); break;
       }
       io_uring_sqe_set_data64(sqe, kOpTag | reinterpret_cast<std::uintptr_t>(w));
+      // After the last read of op and of this callback (on the fiber's stack).
+      w->submitted.store(true, std::memory_order_release);
     });
     if (r < 0) {
       w->res = r;
@@ -189,6 +204,7 @@ std::size_t UringPoller::reap() {
       if (c.data == kInterruptTag || c.data == kIgnoreTag) continue;  // see wait()
       if ((c.data & kOpTag) != 0) {  // a file operation's one completion
         auto* w = reinterpret_cast<OpWait*>(static_cast<std::uintptr_t>(c.data & ~kOpTag));
+        [[maybe_unused]] const bool submitted = w->submitted.load(std::memory_order_acquire);  // true
         w->res = c.res;
         // The only way this wait ends (run_file_op); after this the fiber may run
         // and w be gone.
