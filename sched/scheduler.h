@@ -222,7 +222,7 @@ class Scheduler final : public Executor {
   bool any_queued_work() const;
   // Poller hooks (worker_loop.cc): poll before stealing, block in the poller
   // instead of the futex, and unpark a worker wherever it sleeps.
-  bool poll_io(Worker& w);
+  bool poll_io(Worker& w, bool run_first);
   bool io_waiting() const;
   bool wait_in_poller(Worker& w, std::optional<Clock::time_point> deadline);
   void unpark_worker(Worker& w);

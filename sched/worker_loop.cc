@@ -143,7 +143,7 @@ Task* Scheduler::find_work(Worker& w) {
     }
     // Poller hook: busy workers poll too, or a worker that never runs dry would
     // never see ready I/O (Go's sysmon does this from a thread of its own).
-    if (tick % kGlobalPollInterval == 0) poll_io(w);
+    if (tick % kGlobalPollInterval == 0) poll_io(w, false);
     if (w.runnext.load(std::memory_order_relaxed) != nullptr) {
       // Past the streak limit runnext yields its turn to the queue, if anything is
       // queued there to be starved.
@@ -162,7 +162,7 @@ Task* Scheduler::find_work(Worker& w) {
     // Timers of workers busy in a long task are due here too (Go's checkTimers in
     // stealWork): an idle worker fires them and runs what they wake.
     if (fire_others_timers(w)) continue;
-    if (poll_io(w)) continue;  // poller hook: ready I/O before stealing (sched/poller.h)
+    if (poll_io(w, true)) continue;  // poller hook: ready I/O before stealing (sched/poller.h)
 
     // Steal, spinning, only while fewer than half the workers spin. The last round
     // also takes runnext tasks that their busy owners do not get to.
@@ -208,7 +208,7 @@ Task* Scheduler::spin_for_work(Worker& w) {
     if (Task* t = steal(w, false)) return t;
     // Ready I/O (poller hook) and due timers ready fibers on this worker: into its
     // runnext first, then its queue. Take them from there, never park over them.
-    if (poll_io(w) | fire_timers(w) | fire_others_timers(w)) {
+    if (poll_io(w, true) | fire_timers(w) | fire_others_timers(w)) {
       Task* t = take_runnext(w);
       if (t == nullptr) t = w.queue.pop();
       if (t != nullptr) {
@@ -341,14 +341,19 @@ bool Scheduler::io_waiting() const {
   return p != nullptr && p->has_waiters();
 }
 
-bool Scheduler::poll_io(Worker& w) {
-  (void)w;
+// run_first: the worker has no local work and runs what it readies next; the
+// first readied fiber then goes to its runnext without waking another worker
+// (push_local), as after a blocking wait.
+bool Scheduler::poll_io(Worker& w, bool run_first) {
   Poller* p = poller_.load(std::memory_order_acquire);
   if (p == nullptr || !p->has_waiters()) return false;
   // A worker blocked in the poller gets the events anyway (Go skips netpoll(0)
   // while another M blocks in netpoll, for the same reason): save the syscall.
   if (poller_blocked_.load(std::memory_order_relaxed)) return false;
-  return p->poll() > 0;  // readied fibers were submitted to this worker's queue
+  w.polling_idle = run_first;
+  const bool any = p->poll() > 0;  // readied fibers were submitted to this worker's queue
+  w.polling_idle = false;
+  return any;
 }
 
 // The worker going idle blocks in the poller if it has waiters and no other
