@@ -1,7 +1,8 @@
 // game_loop: what spindle is for. A plain main thread runs fixed-rate frames; each
-// frame spawns that frame's jobs (physics islands, animation, culling) as fibers on
-// a pinned Scheduler and waits on a WaitGroup; long-lived AI fibers think a little
-// every frame, yield cooperatively, and meet the frame on a Barrier.
+// frame runs that frame's jobs (physics islands, animation, culling) as one
+// spawn_many burst on a pinned Scheduler and joins it (the main thread helps);
+// long-lived AI fibers think a little every frame, yield cooperatively, and meet
+// the frame on a Barrier.
 //
 //   ./bazelw run //examples:game_loop -- --seconds=3 --workers=0 --jobs=64 --agents=8
 //   ./bazelw run //examples:game_loop -- --frames=20   # exactly 20 frames, however long
@@ -22,7 +23,7 @@
 #include "spindle/fibers/this_fiber.h"
 #include "spindle/sched/scheduler.h"
 #include "spindle/sync/barrier.h"
-#include "spindle/sync/wait_group.h"
+#include "spindle/sync/spawn_many.h"
 
 namespace {
 
@@ -114,20 +115,16 @@ int main(int argc, char** argv) {
   long jobs_run = 0;
   for (bool last = false; !last;) {
     const auto frame_start = Clock::now();
-    spindle::WaitGroup jobs;
-    jobs.add(flags.jobs);
-    for (int j = 0; j < flags.jobs; ++j) {
+    // The frame's jobs as one burst: the workers and this thread (inside join())
+    // run them; join() returns when all have finished.
+    spindle::spawn_many(sched, static_cast<std::size_t>(flags.jobs), [&](std::size_t j) {
       // A third each of physics, animation and culling, of different sizes.
       const int steps = j % 3 == 0 ? 4000 : j % 3 == 1 ? 2000 : 500;
-      spindle::spawn(sched, [&, j, steps] {
-        const double r = simulate_island(j, steps);
-        double c = checksum.load(std::memory_order_relaxed);
-        while (!checksum.compare_exchange_weak(c, c + r, std::memory_order_relaxed)) {
-        }
-        jobs.done();
-      }).detach();
-    }
-    jobs.wait();  // blocks the main thread
+      const double r = simulate_island(static_cast<int>(j), steps);
+      double c = checksum.load(std::memory_order_relaxed);
+      while (!checksum.compare_exchange_weak(c, c + r, std::memory_order_relaxed)) {
+      }
+    }).join();
     last = flags.frames > 0 ? static_cast<int>(frame_ms.size()) + 1 >= flags.frames
                             : Clock::now() - start >= std::chrono::duration<double>(flags.seconds);
     if (last) quit = true;  // published to the agents by the barrier below

@@ -24,6 +24,10 @@ std::vector<int> thread_affinity(std::thread& thread);
 // The CPUs this process may run on, ascending (at least one).
 std::vector<int> process_affinity();
 
+// The CPU the calling thread runs on now (it may move at any time), or -1;
+// numbered as above.
+int current_cpu();
+
 // Names the calling thread for debuggers and profilers (Linux truncates to 15
 // characters).
 void set_current_thread_name(const std::string& name);

@@ -62,4 +62,6 @@ double process_cpu_seconds() {
   return seconds(r.ru_utime) + seconds(r.ru_stime);
 }
 
+int current_cpu() { return sched_getcpu(); }  // vDSO (or rseq): no system call
+
 }  // namespace spindle::detail

@@ -87,4 +87,10 @@ double process_cpu_seconds() {
   return seconds(kernel) + seconds(user);
 }
 
+int current_cpu() {
+  PROCESSOR_NUMBER n{};
+  GetCurrentProcessorNumberEx(&n);
+  return n.Group * kGroupSize + n.Number;
+}
+
 }  // namespace spindle::detail

@@ -291,15 +291,29 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
   // Wake as many parked workers as the burst can use, chosen under the same lock
   // that publishes the tasks: a worker going idle takes lock_ to join idle_ and
   // re-checks global_ under it, so either it is on idle_ here (and woken) or it
-  // sees the tasks. At most workers_.size() entries.
-  std::vector<Worker*>& woken = burst_wake_scratch();
-  woken.resize(workers_.size());
+  // sees the tasks. At most kMaxBurstWake here; a woken worker that finds work
+  // wakes the next (stop_spinning), so larger pools still ramp up. (A buffer on
+  // the stack, not a thread_local vector: under mingw's emulated TLS a
+  // thread_local's destructor runs on freed memory, see sched/os_thread.h.)
+  constexpr std::size_t kMaxBurstWake = 64;
+  Worker* woken[kMaxBurstWake];
   std::size_t k;
   {
     std::lock_guard<std::mutex> lk(lock_);
     global_.push_back_chain(first, last, n);
     global_size_.store(global_.size(), std::memory_order_relaxed);
-    k = take_idle_workers_locked(n, woken.data());
+    k = take_idle_workers_locked(std::min(n, kMaxBurstWake), woken);
+  }
+  // A worker pinned to the CPU this thread runs on would, once woken, preempt us
+  // (the kernel favours the wakee) before we wake the others: wake it last.
+  if (k > 1) {
+    const int cpu = detail::current_cpu();
+    for (std::size_t i = 0; i + 1 < k; ++i) {
+      if (woken[i]->cpus.size() == 1 && woken[i]->cpus[0] == cpu) {
+        std::swap(woken[i], woken[k - 1]);
+        break;
+      }
+    }
   }
   for (std::size_t i = 0; i < k; ++i) unpark_worker(*woken[i]);
   // Nobody was parked: the workers are busy or spinning, and spinners poll
@@ -307,11 +321,6 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
   // next scheduling point at the latest (its local queue empty, or the fairness
   // poll), as after submit().
   if (k == 0) wake_idle_worker();
-}
-
-std::vector<Scheduler::Worker*>& Scheduler::burst_wake_scratch() {
-  thread_local std::vector<Worker*> scratch;
-  return scratch;
 }
 
 std::size_t Scheduler::take_idle_workers_locked(std::size_t n, Worker** out) {

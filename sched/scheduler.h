@@ -210,8 +210,6 @@ class Scheduler final : public Executor {
   // Takes up to `n` parked workers off the idle list (lock_ held) into `out`, as
   // workers that are not spinning; the caller unparks them after unlocking.
   std::size_t take_idle_workers_locked(std::size_t n, Worker** out);
-  // This thread's buffer for the workers a burst wakes (no allocation per burst).
-  static std::vector<Worker*>& burst_wake_scratch();
   void stop_spinning(Worker& w);
   // stop_spinning for a spinner that readied the task it runs itself (worker_loop.cc).
   void stop_spinning_for_own_work(Worker& w);

@@ -1,6 +1,7 @@
-// spawn_many: a burst of fibers from a plain thread (a game loop's frame) and from
-// a fiber, zero jobs, exceptions thrown by jobs, many rounds (a lost wakeup of a
-// burst hangs), and the default Executor::submit_batch of other executors.
+// spawn_many: a burst of jobs from a plain thread (a game loop's frame) and from a
+// fiber, join() running jobs itself, jobs that wait for each other, zero jobs,
+// exceptions thrown by jobs, many rounds (a lost wakeup of a burst hangs), and the
+// default Executor::submit_batch of other executors.
 #include "spindle/sync/spawn_many.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include "spindle/sched/manual_executor.h"
 #include "spindle/sched/scheduler.h"
 #include "spindle/sched/thread_pool.h"
+#include "spindle/sync/wait_group.h"
 
 namespace spindle {
 namespace {
@@ -34,15 +36,88 @@ TEST(SpawnManyTest, EveryIndexRunsOnceFromAPlainThread) {
   for (std::size_t i = 0; i < kJobs; ++i) EXPECT_EQ(runs[i].load(), 1) << "index " << i;
 }
 
-TEST(SpawnManyTest, JobsRunOnFibersOfTheScheduler) {
+// A job runs on a fiber of the Scheduler or, taken by join(), on the joining thread.
+TEST(SpawnManyTest, JobsRunOnFibersOfTheSchedulerOrOnTheJoiningThread) {
   Scheduler sched({.workers = 2, .name = "many"});
-  std::atomic<int> on_worker{0};
+  std::atomic<int> on_worker{0}, on_joiner{0};
+  const auto joiner = std::this_thread::get_id();
   auto jobs = spawn_many(sched, 64, [&](std::size_t) {
     if (sched.current_worker_index() >= 0 && this_fiber::id() != 0) on_worker.fetch_add(1);
-    this_fiber::yield();  // a fiber, so it can yield
+    else if (std::this_thread::get_id() == joiner) on_joiner.fetch_add(1);
+    this_fiber::yield();  // a fiber yields; the plain thread yields its CPU
   });
   jobs.join();
-  EXPECT_EQ(on_worker.load(), 64);
+  EXPECT_EQ(on_worker.load() + on_joiner.load(), 64);
+}
+
+// join() does not wait for a worker to take the jobs: with the only worker busy,
+// the joining thread runs them all itself.
+TEST(SpawnManyTest, JoinRunsTheJobsNoWorkerHasTaken) {
+  Scheduler sched({.workers = 1, .name = "many"});
+  std::atomic<bool> release{false}, busy{false};
+  spawn(sched, [&] {
+    busy.store(true);
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // holds the worker
+  }).detach();
+  while (!busy.load()) std::this_thread::yield();
+  // If join() only waited, the jobs would run once the watchdog frees the worker,
+  // on the worker: the count below would fail (and the test would not hang).
+  std::thread watchdog([&] {
+    for (int i = 0; i < 20000 && !release.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    release.store(true);
+  });
+  std::atomic<int> on_joiner{0};
+  const auto joiner = std::this_thread::get_id();
+  auto jobs = spawn_many(sched, 8, [&](std::size_t) {
+    if (std::this_thread::get_id() == joiner) on_joiner.fetch_add(1);
+  });
+  jobs.join();
+  const bool worker_was_still_busy = !release.exchange(true);
+  watchdog.join();
+  EXPECT_TRUE(worker_was_still_busy);
+  EXPECT_EQ(on_joiner.load(), 8);
+}
+
+// Jobs that wait for each other: all n must be running at once. A batch starts
+// only a few fibers, so this needs the extra fiber a job entered by the last idle
+// fiber starts (and the joining thread, which blocks inside the job it took).
+TEST(SpawnManyTest, JobsThatWaitForEachOtherAllRunAtOnce) {
+  Scheduler sched({.workers = 2, .name = "many"});
+  for (std::size_t n : {2u, 3u, 64u, 500u}) {
+    WaitGroup arrived;
+    arrived.add(static_cast<std::int64_t>(n));
+    std::atomic<std::size_t> left{0};
+    auto jobs = spawn_many(sched, n, [&](std::size_t) {
+      arrived.done();
+      arrived.wait();  // every job has arrived
+      left.fetch_add(1);
+    });
+    jobs.join();
+    EXPECT_EQ(left.load(), n);
+  }
+  // And from a fiber (the joining fiber parks inside its job).
+  spawn(sched, [&] {
+    WaitGroup arrived;
+    arrived.add(100);
+    spawn_many(sched, 100, [&](std::size_t) {
+      arrived.done();
+      arrived.wait();
+    }).join();
+  }).join();
+}
+
+// The batch's fibers outlive their handle: join() may run every job itself and
+// return, and the handle go, before a fiber that finds no job left has run.
+TEST(SpawnManyTest, HandleMayGoBeforeTheBatchsFibersRun) {
+  ManualExecutor ex;
+  int runs = 0;
+  {
+    auto jobs = spawn_many(ex, 4, [&](std::size_t) { ++runs; });
+    jobs.join();  // a plain thread, and nothing runs ex: the jobs ran here
+    EXPECT_EQ(runs, 4);
+  }
+  ex.run_all();  // the fibers start now, find nothing, and let go of the batch
+  EXPECT_EQ(runs, 4);
 }
 
 TEST(SpawnManyTest, ZeroJobsRunNothingAndJoinReturns) {
