@@ -1,7 +1,10 @@
 // io::File: positional file I/O that parks the calling fiber instead of blocking
-// its worker. Each call runs the syscall on the blocking pool (spindle::blocking),
-// with either netpoller backend (the io_uring one waits for readiness only; there
-// is no io_uring file path yet). From a plain thread the calls block the thread.
+// its worker. On a Scheduler whose netpoller backend is io_uring, each call is a
+// ring submission (IORING_OP_OPENAT / READ / WRITE / FSYNC) made from the calling
+// fiber, which parks until its completion (uring_poller.h); on the epoll backend
+// (and other executors) the syscall runs on the blocking pool (spindle::blocking).
+// From a plain thread the calls block the thread. The calls are not cancellable:
+// a fiber whose stop was requested still completes them.
 //
 //   auto f = spindle::io::File::open("data.bin", spindle::io::OpenMode::kCreate);
 //   f.write_at("hello", 0);

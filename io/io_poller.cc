@@ -1,5 +1,6 @@
 #include "io/io_poller.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +56,8 @@ void IoPoller::detach_all() {
     d->armed = false;
   }
 }
+
+long IoPoller::run_file_op(const FileOp&) { return -ENOSYS; }
 
 std::unique_ptr<IoPoller> make_poller() {
   // Read at each Scheduler's first I/O (not once per process): cheap, and tests

@@ -33,6 +33,18 @@ namespace spindle::detail {
 
 struct PollDesc;
 
+// One positional file operation (io::File through io_uring).
+struct FileOp {
+  enum Kind { kOpen, kRead, kWrite, kFsync } kind;
+  int fd = -1;             // kRead, kWrite, kFsync
+  void* buf = nullptr;     // kRead, kWrite
+  unsigned len = 0;        // kRead, kWrite
+  std::uint64_t offset = 0;
+  const char* path = nullptr;  // kOpen (relative to the working directory)
+  int flags = 0;               // kOpen
+  unsigned mode = 0;           // kOpen
+};
+
 class IoPoller : public Poller {
  public:
   // "epoll" or "io_uring".
@@ -44,6 +56,15 @@ class IoPoller : public Poller {
   // Called under d->lock just before the fd is closed, while d->seq still is the
   // registration's: withdraws the registration if closing the fd does not.
   virtual void remove(PollDesc* d) = 0;
+
+  // Completion-based file operations (io::File): whether this backend runs them
+  // (io_uring) or the caller must use the blocking pool (epoll).
+  virtual bool runs_file_ops() const { return false; }
+  // Submits `op` from the calling fiber, which parks until the operation completes
+  // (not cancellable: the kernel owns op's buffer until then). Returns the
+  // syscall's result, or -errno. Only where runs_file_ops() is true, on a fiber of
+  // this poller's Scheduler.
+  virtual long run_file_op(const FileOp& op);
 
   bool has_waiters() const final { return waiters_.load(std::memory_order_relaxed) > 0; }
   void describe_waiters(std::string& out) const final;

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "spindle/fibers/spawn.h"
+#include "spindle/fibers/this_fiber.h"
+#include "spindle/io/tcp.h"
 #include "spindle/io/udp.h"
 #include "spindle/io/unix.h"
 #include "spindle/sched/scheduler.h"
@@ -64,4 +66,41 @@ TEST(Unix, StreamEchoOnFibers) {
     EXPECT_EQ(server.join(), 0u);
   }).join();
   ::unlink(path.c_str());
+}
+
+// A socket outlives the Scheduler whose poller it was registered with: the
+// destroyed poller lets go of it, and waits on it work afterwards, on another
+// Scheduler's fibers (registered anew there) and on a plain thread (poll(2)).
+TEST(Socket, OutlivesItsScheduler) {
+  auto listener = net::TcpListener::bind(net::Endpoint::loopback_v4(0));
+  auto client = net::TcpStream::connect(listener.local_endpoint());
+  auto server = listener.accept();
+  char buf[16];
+  {
+    spindle::Scheduler first({.workers = 2, .pinning = spindle::Pinning::kNone});
+    spindle::spawn(first, [&] {
+      std::error_code ec;
+      server.read_some(buf, ec, 20ms);  // nothing sent: parks in `first`'s poller
+      EXPECT_EQ(ec, std::errc::timed_out);
+    }).join();
+  }
+  spindle::Scheduler second({.workers = 2, .pinning = spindle::Pinning::kNone});
+  spindle::spawn(second, [&] {
+    std::error_code ec;
+    server.read_some(buf, ec, 20ms);  // parks in `second`'s poller
+    EXPECT_EQ(ec, std::errc::timed_out);
+    auto writer = spindle::spawn([&] {
+      spindle::this_fiber::sleep_for(20ms);
+      client.write_all("after");
+    });
+    server.read_exact(net::MutableBuffer(buf, 5), 10s);
+    EXPECT_EQ(std::string(buf, 5), "after");
+    writer.join();
+  }).join();
+  std::error_code ec;
+  server.read_some(buf, ec, 20ms);  // a plain thread: poll(2)
+  EXPECT_EQ(ec, std::errc::timed_out);
+  client.write_all("thread");
+  server.read_exact(net::MutableBuffer(buf, 6), 10s);
+  EXPECT_EQ(std::string(buf, 6), "thread");
 }

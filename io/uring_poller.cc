@@ -1,5 +1,6 @@
 #include "io/uring_poller.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 
 #include "io/poll_desc.h"
+#include "spindle/fibers/waiter.h"
 
 namespace spindle::detail {
 namespace {
@@ -18,6 +20,10 @@ namespace {
 // an index is below 2^24 (poll_desc.cc's table).
 constexpr std::uint64_t kInterruptTag = ~std::uint64_t{0};
 constexpr std::uint64_t kIgnoreTag = ~std::uint64_t{0} - 1;
+// Set in the user_data of a file operation (the rest is the address of its
+// OpWait): never set in a descriptor tag (index < 2^24) nor in a user-space
+// address, and both tags above are handled before it is looked at.
+constexpr std::uint64_t kOpTag = std::uint64_t{1} << 62;
 // Submissions go out one at a time; completions can pile up while the workers run
 // fibers (one per readiness edge), and overflow would end multishot polls.
 constexpr unsigned kSqEntries = 64;
@@ -102,7 +108,15 @@ int UringPoller::submit(Prep prep) {
   int r;
   do r = io_uring_submit(&ring_);
   while (r == -EINTR);
-  return r < 0 ? r : 0;
+  if (r < 0) {
+    // Nothing was consumed (io_uring_enter fails only then), but the SQE stays
+    // queued and a later submit would send it: neutralize it, since the caller
+    // treats the request as never made (a file operation's OpWait is gone by then).
+    io_uring_prep_nop(sqe);
+    sqe->user_data = kIgnoreTag;
+    return r;
+  }
+  return 0;
 }
 
 std::error_code UringPoller::add(PollDesc* d) {
@@ -122,6 +136,50 @@ void UringPoller::remove(PollDesc* d) {
     io_uring_prep_poll_remove(sqe, desc_tag(d->index, d->seq));
     sqe->user_data = kIgnoreTag;
   });
+}
+
+// A fiber parked in run_file_op() until its operation's completion.
+struct OpWait {
+  Waiter waiter;
+  long res = 0;
+  // Set (release) after the SQE is filled, before it is submitted; reap() loads it (acquire) before it
+  // touches the rest. The kernel orders the completion after the submission
+  // anyway; this pairing says so to the memory model (and ThreadSanitizer, which
+  // cannot see through the rings).
+  std::atomic<bool> submitted{false};
+};
+
+long UringPoller::run_file_op(const FileOp& op) {
+  OpWait ow;
+  ow.waiter.object = this;
+  ow.waiter.kind = op.kind == FileOp::kRead ? "file read" : op.kind == FileOp::kWrite ? "file write"
+                   : op.kind == FileOp::kFsync ? "file fsync" : "file open";
+  waiter_added();
+  // Runs off the fiber's stack, after the switch: from the submission on, the
+  // completion may wake the fiber on any worker. Returning false (the submission
+  // failed) ends the wait at once; res then holds the error.
+  auto publish = [this, &op, &ow] {
+    OpWait* w = &ow;  // read before the submission: after it, ow may be gone
+    const int r = submit([&op, w](io_uring_sqe* sqe) {
+      switch (op.kind) {
+        case FileOp::kOpen: io_uring_prep_openat(sqe, AT_FDCWD, op.path, op.flags, op.mode); break;
+        case FileOp::kRead: io_uring_prep_read(sqe, op.fd, op.buf, op.len, op.offset); break;
+        case FileOp::kWrite: io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset); break;
+        case FileOp::kFsync: io_uring_prep_fsync(sqe, op.fd, 0); break;
+      }
+      io_uring_sqe_set_data64(sqe, kOpTag | reinterpret_cast<std::uintptr_t>(w));
+      // After the last read of op and of this callback (on the fiber's stack).
+      w->submitted.store(true, std::memory_order_release);
+    });
+    if (r < 0) {
+      w->res = r;
+      return false;
+    }
+    return true;
+  };
+  ow.waiter.wait(publish);  // no deadline, no stop: only the completion ends it
+  waiter_removed();
+  return ow.res;
 }
 
 std::size_t UringPoller::reap() {
@@ -144,6 +202,16 @@ std::size_t UringPoller::reap() {
     for (unsigned i = 0; i < n; ++i) {
       const Completion& c = got[i];
       if (c.data == kInterruptTag || c.data == kIgnoreTag) continue;  // see wait()
+      if ((c.data & kOpTag) != 0) {  // a file operation's one completion
+        auto* w = reinterpret_cast<OpWait*>(static_cast<std::uintptr_t>(c.data & ~kOpTag));
+        [[maybe_unused]] const bool submitted = w->submitted.load(std::memory_order_acquire);  // true
+        w->res = c.res;
+        // The only way this wait ends (run_file_op); after this the fiber may run
+        // and w be gone.
+        w->waiter.notify_sole();
+        ++woken;
+        continue;
+      }
       PollDesc* d = desc_at(static_cast<std::uint32_t>(c.data >> 32));
       if (d == nullptr) continue;
       const bool more = (c.flags & IORING_CQE_F_MORE) != 0;

@@ -23,6 +23,14 @@
 //    waiter. (A poll on an eventfd would be posted through task work on the
 //    thread that armed that poll: a second thread woken per interrupt.)
 //
+// File operations (io::File: IORING_OP_OPENAT, READ, WRITE, FSYNC) are
+// completions, not readiness: run_file_op() parks the calling fiber and submits
+// the SQE from the park callback (after the fiber left its stack, so a completion
+// cannot race with the park); its user_data is the address of the waiting
+// operation with kOpTag set, and whichever worker reaps the CQE wakes the fiber.
+// In flight, it counts as a waiter (has_waiters()), so idle workers poll or block
+// in this ring for it.
+//
 // Requirements checked by create() (else it fails and make_poller falls back to
 // epoll): io_uring_queue_init succeeds, IORING_FEAT_EXT_ARG (a wait with a
 // timeout that takes no submission slot; Linux 5.11) and IORING_FEAT_NODROP, and
@@ -54,6 +62,8 @@ class UringPoller final : public IoPoller {
   void interrupt() override;
   std::error_code add(PollDesc* d) override;
   void remove(PollDesc* d) override;
+  bool runs_file_ops() const override { return true; }
+  long run_file_op(const FileOp& op) override;
 
  private:
   UringPoller() = default;

@@ -337,6 +337,22 @@ std::size_t Scheduler::take_idle_workers_locked(std::size_t n, Worker** out) {
 }
 
 void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
+  if (w.polling_idle || w.in_poller.load(std::memory_order_relaxed)) [[unlikely]] {
+    // Readied by this worker's own poll while it has no local work (poll_io with
+    // run_first), or by its own blocking poller wait (wait_in_poller; only this
+    // thread writes either flag). The worker is about to look for work, so it runs
+    // the first readied fiber itself, without waking anyone (after a wait it
+    // leaves the idle list first); the fibers readied after it go to the queue
+    // below and wake an idle worker as usual (Go's findrunnable runs the first
+    // goroutine netpoll returned and injects the rest). Waking another worker for
+    // the first one cost a futex wake per I/O event at low connection counts.
+    if (w.in_poller.load(std::memory_order_relaxed)) leave_idle(w);
+    if (w.runnext.load(std::memory_order_relaxed) == nullptr) {
+      // Release pairs with a thief's acquire load in steal_runnext.
+      w.runnext.store(task, std::memory_order_release);
+      return;
+    }
+  }
   if (placement == Placement::kNext) {
     task = put_runnext(w, task);  // the old runnext goes to the queue
     // The task waits for this worker's next scheduling point, which a long task
@@ -368,6 +384,14 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     wake_if_idle();
   }
+}
+
+void Scheduler::leave_idle(Worker& w) {
+  std::lock_guard<std::mutex> lk(lock_);
+  if (!w.idle) return;  // already taken off the list by a waker (wake_idle_worker)
+  idle_.erase(std::find(idle_.begin(), idle_.end(), w.index));
+  idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+  w.idle = false;
 }
 
 void Scheduler::wake_if_idle() {

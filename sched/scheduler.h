@@ -199,6 +199,8 @@ class Scheduler final : public Executor {
   void hand_over_timer_watch(Worker& w);
   bool any_timer_pending() const;
   void push_local(Worker& w, Task* task, Placement placement);
+  // Takes w off the idle list if it is on it (w's own thread, after a poller wait).
+  void leave_idle(Worker& w);
   // Wakes a parked worker if there is one and nobody is looking for work.
   void wake_if_idle();
   [[gnu::noinline]] void overflow_to_global(Worker& w, Task* task);
@@ -209,6 +211,8 @@ class Scheduler final : public Executor {
   // workers that are not spinning; the caller unparks them after unlocking.
   std::size_t take_idle_workers_locked(std::size_t n, Worker** out);
   void stop_spinning(Worker& w);
+  // stop_spinning for a spinner that readied the task it runs itself (worker_loop.cc).
+  void stop_spinning_for_own_work(Worker& w);
   Worker* current_worker() const;
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
   void give_back_credit(Worker& w);
@@ -216,7 +220,7 @@ class Scheduler final : public Executor {
   bool any_queued_work() const;
   // Poller hooks (worker_loop.cc): poll before stealing, block in the poller
   // instead of the futex, and unpark a worker wherever it sleeps.
-  bool poll_io(Worker& w);
+  bool poll_io(Worker& w, bool run_first);
   bool io_waiting() const;
   bool wait_in_poller(Worker& w, std::optional<Clock::time_point> deadline);
   void unpark_worker(Worker& w);

@@ -101,6 +101,8 @@ struct Scheduler::Worker {
   // Blocked (or about to block) in the poller instead of on `parker`: whoever
   // unparks it must also interrupt the poller (Scheduler::unpark_worker).
   std::atomic<bool> in_poller{false};
+  // Set by this worker's thread while a poll_io(run_first) readies fibers (push_local).
+  bool polling_idle = false;
   std::mutex timer_lock;
   detail::TimerHeap timers;                              // guarded by timer_lock
   std::atomic<std::int64_t> next_deadline{INT64_MAX};    // timers' earliest, in Clock ticks

@@ -143,7 +143,7 @@ Task* Scheduler::find_work(Worker& w) {
     }
     // Poller hook: busy workers poll too, or a worker that never runs dry would
     // never see ready I/O (Go's sysmon does this from a thread of its own).
-    if (tick % kGlobalPollInterval == 0) poll_io(w);
+    if (tick % kGlobalPollInterval == 0) poll_io(w, false);
     if (w.runnext.load(std::memory_order_relaxed) != nullptr) {
       // Past the streak limit runnext yields its turn to the queue, if anything is
       // queued there to be starved.
@@ -162,7 +162,7 @@ Task* Scheduler::find_work(Worker& w) {
     // Timers of workers busy in a long task are due here too (Go's checkTimers in
     // stealWork): an idle worker fires them and runs what they wake.
     if (fire_others_timers(w)) continue;
-    if (poll_io(w)) continue;  // poller hook: ready I/O before stealing (sched/poller.h)
+    if (poll_io(w, true)) continue;  // poller hook: ready I/O before stealing (sched/poller.h)
 
     // Steal, spinning, only while fewer than half the workers spin. The last round
     // also takes runnext tasks that their busy owners do not get to.
@@ -208,12 +208,34 @@ Task* Scheduler::spin_for_work(Worker& w) {
     if (Task* t = steal(w, false)) return t;
     // Ready I/O (poller hook) and due timers ready fibers on this worker: into its
     // runnext first, then its queue. Take them from there, never park over them.
-    if (poll_io(w) | fire_timers(w) | fire_others_timers(w)) {
-      if (Task* t = take_runnext(w)) return t;
-      if (Task* t = w.queue.pop()) return t;
+    if (poll_io(w, true) | fire_timers(w) | fire_others_timers(w)) {
+      Task* t = take_runnext(w);
+      if (t == nullptr) t = w.queue.pop();
+      if (t != nullptr) {
+        stop_spinning_for_own_work(w);
+        return t;
+      }
     }
   } while (!stopping_.load(std::memory_order_relaxed) && Clock::now() < until);
   return nullptr;
+}
+
+// A spinner that readied its own work (I/O or timers, into its own runnext and
+// queue) stops spinning. Unlike stop_spinning, it wakes nobody for the task it is
+// about to run (Go's findrunnable runs what netpoll(0) returned without
+// resetspinning's wakep): only if more is queued than it takes. At one connection
+// the unconditional wake cost a futex wake of a worker that found nothing, per
+// I/O event. Submitters skipped waking anyone while we counted in spinning_ (the
+// foreign ones put their task on the global queue): the seq_cst decrement before
+// the seq_cst reads pairs with their seq_cst wake_idle_worker (Dekker), so either
+// we see their task here or they see no spinner and wake a worker themselves.
+void Scheduler::stop_spinning_for_own_work(Worker& w) {
+  if (!w.spinning) return;
+  w.spinning = false;
+  if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      (!w.queue.empty() || global_size_.load(std::memory_order_seq_cst) > 0)) {
+    wake_idle_worker();
+  }
 }
 
 Task* Scheduler::go_idle(Worker& w, bool& exit) {
@@ -319,14 +341,19 @@ bool Scheduler::io_waiting() const {
   return p != nullptr && p->has_waiters();
 }
 
-bool Scheduler::poll_io(Worker& w) {
-  (void)w;
+// run_first: the worker has no local work and runs what it readies next; the
+// first readied fiber then goes to its runnext without waking another worker
+// (push_local), as after a blocking wait.
+bool Scheduler::poll_io(Worker& w, bool run_first) {
   Poller* p = poller_.load(std::memory_order_acquire);
   if (p == nullptr || !p->has_waiters()) return false;
   // A worker blocked in the poller gets the events anyway (Go skips netpoll(0)
   // while another M blocks in netpoll, for the same reason): save the syscall.
   if (poller_blocked_.load(std::memory_order_relaxed)) return false;
-  return p->poll() > 0;  // readied fibers were submitted to this worker's queue
+  w.polling_idle = run_first;
+  const bool any = p->poll() > 0;  // readied fibers were submitted to this worker's queue
+  w.polling_idle = false;
+  return any;
 }
 
 // The worker going idle blocks in the poller if it has waiters and no other
