@@ -11,7 +11,7 @@
 #   ./bazelw run --config=bench //bench:echo --with-go            # the table
 #   ./bazelw run --config=bench //bench:echo -- --kv               # key value lines
 #   ECHO_SECONDS=3 ECHO_REPS=3 ECHO_CONNS="1 16 256 4096" ECHO_WORKERS=2
-#   ECHO_BACKENDS="io_uring epoll" (defaults; a backend the kernel lacks is skipped)
+#   ECHO_BACKENDS="epoll io_uring" (defaults; a backend the kernel lacks is skipped)
 set -euo pipefail
 kv_only=0
 [ "${1:-}" = "--kv" ] && kv_only=1
@@ -19,7 +19,7 @@ seconds=${ECHO_SECONDS:-3}
 reps=${ECHO_REPS:-3}
 conns_list=${ECHO_CONNS:-"1 16 256 4096"}
 workers=${ECHO_WORKERS:-2}
-backends=${ECHO_BACKENDS:-"io_uring epoll"}
+backends=${ECHO_BACKENDS:-"epoll io_uring"}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 

@@ -62,15 +62,18 @@ long IoPoller::run_file_op(const FileOp&) { return -ENOSYS; }
 std::unique_ptr<IoPoller> make_poller() {
   // Read at each Scheduler's first I/O (not once per process): cheap, and tests
   // can choose per Scheduler.
-  const char* forced = std::getenv("SPINDLE_IO_BACKEND");
-  if (forced != nullptr && *forced == '\0') forced = nullptr;
-  if (forced != nullptr && std::strcmp(forced, "epoll") == 0) return std::make_unique<EpollPoller>();
-  if (forced != nullptr && std::strcmp(forced, "io_uring") != 0) die("unknown backend (use epoll or io_uring)", forced, 0);
+  // epoll is the default: it won the echo benchmark at every connection count
+  // (bench/echo.sh, README "Server loops"); io_uring readiness costs a task-work
+  // hop per event. "auto" takes io_uring where the kernel allows it, else epoll.
+  const char* choice = std::getenv("SPINDLE_IO_BACKEND");
+  if (choice == nullptr || *choice == '\0' || std::strcmp(choice, "epoll") == 0) return std::make_unique<EpollPoller>();
+  const bool forced = std::strcmp(choice, "io_uring") == 0;
+  if (!forced && std::strcmp(choice, "auto") != 0) die("unknown backend (use epoll, io_uring or auto)", choice, 0);
   int err = uring_setup_failure.load(std::memory_order_relaxed);
   if (err == 0) {
     if (auto p = UringPoller::create(err)) return p;
   }
-  if (forced != nullptr) die("io_uring cannot be set up here (unset it to fall back to epoll)", forced, err);
+  if (forced) die("io_uring cannot be set up here (use auto to fall back to epoll)", choice, err);
   return std::make_unique<EpollPoller>();
 }
 

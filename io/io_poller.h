@@ -9,12 +9,13 @@
 //  - UringPoller (uring_poller.h): a multishot IORING_OP_POLL_ADD per fd and the
 //    completion queue of an io_uring.
 //
-// Choice, per Scheduler, when its first fiber waits for I/O: SPINDLE_IO_BACKEND=
-// epoll or io_uring forces one (a forced io_uring that cannot be set up aborts
-// with a message; any other value aborts too); unset or empty: io_uring if the
-// probe succeeds (io_uring_queue_init and a multishot poll; it fails with EPERM
-// under seccomp profiles and kernel.io_uring_disabled, ENOSYS on old kernels),
-// else epoll.
+// Choice, per Scheduler, when its first fiber waits for I/O, by SPINDLE_IO_BACKEND:
+// unset, empty or "epoll": epoll (the default: it won bench/echo at every
+// connection count); "io_uring" forces io_uring (if it cannot be set up, abort
+// with a message); "auto": io_uring if the probe succeeds (io_uring_queue_init
+// and a multishot poll; it fails with EPERM under seccomp profiles and
+// kernel.io_uring_disabled, ENOSYS on old kernels and qemu-user), else epoll.
+// Any other value aborts.
 #pragma once
 
 #include <atomic>

@@ -105,7 +105,7 @@ std::string backend_of(spindle::Scheduler& sched) {
 }
 
 bool io_uring_works() {
-  BackendScope b(nullptr);
+  BackendScope b("auto");
   spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "probe"});
   return backend_of(sched) == "io_uring";
 }
@@ -166,7 +166,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, StaleReadiness, testing::Values("epoll", "io_
 // kernel.io_uring_disabled; ENOSYS: an old kernel) leaves the Scheduler on epoll,
 // and sockets work as usual.
 TEST(Backend, FallsBackToEpollWhenIoUringSetupFails) {
-  BackendScope backend(nullptr);
+  BackendScope backend("auto");
   for (int err : {EPERM, ENOSYS}) {
     d::fail_io_uring_setup_for_testing(err);
     spindle::Scheduler sched({.workers = 2, .pinning = spindle::Pinning::kNone, .name = "fallback"});
@@ -189,10 +189,19 @@ TEST(Backend, FallsBackToEpollWhenIoUringSetupFails) {
     server.join();
     d::fail_io_uring_setup_for_testing(0);
   }
-  // And without the failure, the default is whatever the probe finds.
-  spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "default"});
+  // And without the failure, "auto" is whatever the probe finds.
+  spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "auto"});
   const std::string name = backend_of(sched);
   EXPECT_TRUE(name == "io_uring" || name == "epoll") << name;
+}
+
+// With the variable unset (or empty), epoll: the echo benchmark's winner.
+TEST(Backend, DefaultIsEpoll) {
+  for (const char* value : {static_cast<const char*>(nullptr), ""}) {
+    BackendScope backend(value);
+    spindle::Scheduler sched({.workers = 1, .pinning = spindle::Pinning::kNone, .name = "default"});
+    EXPECT_EQ(backend_of(sched), "epoll");
+  }
 }
 
 TEST(Backend, EnvironmentForcesOne) {

@@ -38,9 +38,12 @@ void wait_for(const std::atomic<int>& counter, int value) {
 }
 
 TEST(SchedulerTest, RunsTasksSubmittedFromOutsideAndInside) {
-  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "basic"});
+  // Tasks and counter before the Scheduler, so that they outlive its workers: a
+  // worker still reads a task (its respawn count) after the count that ends the
+  // wait below.
   std::atomic<int> runs{0};
   std::vector<CountingTask> tasks(1000);
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "basic"});
   for (auto& t : tasks) {
     t.counter = &runs;
     t.executor = &sched;
@@ -52,10 +55,12 @@ TEST(SchedulerTest, RunsTasksSubmittedFromOutsideAndInside) {
 }
 
 TEST(SchedulerTest, ConcurrentSubmittersFromPlainThreads) {
-  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "submitters"});
+  // As above: the tasks outlive the workers (the vector was freed under a worker
+  // still in the last task's run(), a rare segfault).
   std::atomic<int> runs{0};
   constexpr int kPerThread = 20'000;
   std::vector<CountingTask> tasks(4 * kPerThread);
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "submitters"});
   std::vector<std::thread> threads;
   for (int th = 0; th < 4; ++th) {
     threads.emplace_back([&, th] {
@@ -152,10 +157,10 @@ TEST(SchedulerTest, SecondSubmissionWakesASecondWorkerWhileTheFirstIsBusy) {
 }
 
 TEST(SchedulerTest, TwoSchedulersRunSideBySide) {
+  std::atomic<int> a{0}, b{0};
+  CountingTask ta, tb;  // before the Schedulers: they outlive the workers
   Scheduler render({.workers = 1, .pinning = Pinning::kNone, .name = "render"});
   Scheduler io({.workers = 1, .pinning = Pinning::kNone, .name = "io"});
-  std::atomic<int> a{0}, b{0};
-  CountingTask ta, tb;
   ta.counter = &a;
   ta.executor = &render;
   ta.respawns = 99;
@@ -171,9 +176,9 @@ TEST(SchedulerTest, TwoSchedulersRunSideBySide) {
 }
 
 TEST(ThreadPoolTest, RunsEverythingAndFiresTimers) {
-  ThreadPool pool(2, "compute");
   std::atomic<int> runs{0};
-  std::vector<CountingTask> tasks(500);
+  std::vector<CountingTask> tasks(500);  // before the pool: they outlive its threads
+  ThreadPool pool(2, "compute");
   for (auto& t : tasks) {
     t.counter = &runs;
     t.executor = &pool;
