@@ -8,7 +8,7 @@
 //   bench/frame --impl spindle --sleep-us 1000                 # one variant, one process
 //   bench/frame --go /tmp/peers                                # with Go (go build bench/go/peers.go)
 //
-// Peers, 2 workers each: spindle with default options (pinned) and unpinned, each
+// Peers, 2 workers each: spindle with default options, unpinned and pinned, each
 // as spawn(...).detach() + WaitGroup and as one spawn_many(...).join() burst
 // ("spindle_many"), oneTBB task_group (run + wait), and a
 // std::thread + std::condition_variable pool written here. Go runs the same
@@ -174,23 +174,25 @@ void job() { sink.fetch_add(spin_work(job_iters), std::memory_order_relaxed); }
 
 Stats run_impl(const Options& o) {
   job_iters = static_cast<std::uint64_t>(o.job_us * static_cast<double>(iters_per_us));
-  if (o.impl == "spindle_many" || o.impl == "spindle_many_unpinned") {
+  if (o.impl == "spindle_many" || o.impl == "spindle_many_unpinned" || o.impl == "spindle_many_pinned") {
     // The burst API: one submission per frame (sync/spawn_many.h).
     spindle::SchedulerOptions so;
     so.workers = kWorkers;
     so.name = "frame";
     if (o.impl == "spindle_many_unpinned") so.pinning = spindle::Pinning::kNone;
+    if (o.impl == "spindle_many_pinned") so.pinning = spindle::Pinning::kCores;
     if (o.spin_us >= 0) so.spin_before_park = std::chrono::microseconds(o.spin_us);
     spindle::Scheduler sched(so);
     return run_frames(o, [&] {
       spindle::spawn_many(sched, static_cast<std::size_t>(o.jobs), [](std::size_t) { job(); }).join();
     });
   }
-  if (o.impl == "spindle" || o.impl == "spindle_unpinned") {
+  if (o.impl == "spindle" || o.impl == "spindle_unpinned" || o.impl == "spindle_pinned") {
     spindle::SchedulerOptions so;
     so.workers = kWorkers;
     so.name = "frame";
     if (o.impl == "spindle_unpinned") so.pinning = spindle::Pinning::kNone;
+    if (o.impl == "spindle_pinned") so.pinning = spindle::Pinning::kCores;
     if (o.spin_us >= 0) so.spin_before_park = std::chrono::microseconds(o.spin_us);
     spindle::Scheduler sched(so);
     return run_frames(o, [&] {
@@ -309,7 +311,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   calibrate();  // for the Go peer, which takes the iteration count from here
-  std::vector<std::string> impls = {"spindle", "spindle_many", "spindle_unpinned", "spindle_many_unpinned", "tbb", "pool"};
+  std::vector<std::string> impls = {"spindle",        "spindle_many", "spindle_unpinned", "spindle_many_unpinned",
+                                    "spindle_pinned", "spindle_many_pinned", "tbb", "pool"};
   if (!go_binary.empty()) impls.push_back("go");
   for (int sleep_us : {1000, 0}) {
     o.sleep_us = sleep_us;

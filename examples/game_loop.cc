@@ -1,6 +1,6 @@
 // game_loop: what spindle is for. A plain main thread runs fixed-rate frames; each
 // frame runs that frame's jobs (physics islands, animation, culling) as one
-// spawn_many burst on a pinned Scheduler and joins it (the main thread helps);
+// spawn_many burst on a Scheduler and joins it (the main thread helps);
 // long-lived AI fibers think a little every frame, yield cooperatively, and meet
 // the frame on a Barrier.
 //
@@ -81,7 +81,7 @@ double simulate_island(int seed, int steps) {
 int main(int argc, char** argv) {
   const Flags flags = parse(argc, argv);
   spindle::Scheduler sched({.workers = static_cast<std::size_t>(flags.workers), .name = "game"});
-  std::printf("game_loop: %zu workers (pinned to cores), %d jobs/frame, %d AI agents, %d Hz, %.1f s\n",
+  std::printf("game_loop: %zu workers, %d jobs/frame, %d AI agents, %d Hz, %.1f s\n",
               sched.worker_count(), flags.jobs, flags.agents, flags.hz, flags.seconds);
 
   // AI agents: long-lived fibers; each frame they think, yield between thoughts,

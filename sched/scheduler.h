@@ -1,4 +1,4 @@
-// Scheduler: the default ("fast") executor. N worker threads pinned to cores, each
+// Scheduler: the default ("fast") executor. N worker threads (pinned on request), each
 // with a `runnext` slot and a bounded lock-free run queue; a global queue for
 // submissions from outside and for overflow; work stealing nearest-first; idle
 // workers park on a futex and burn no CPU. Modelled on Go's runtime/proc.go.
@@ -32,7 +32,7 @@ namespace spindle {
 enum class Pinning : std::uint8_t {
   kCores,         // one worker per physical core, pinned to that core's PUs
   kHyperthreads,  // one worker per PU (hardware thread), pinned to it
-  kNone,          // one worker per online CPU, not pinned
+  kNone,          // one worker per online CPU, not pinned (the default)
 };
 
 struct SchedulerOptions {
@@ -45,15 +45,17 @@ struct SchedulerOptions {
   // (kHyperthreads) or per online CPU (kNone), capped at kMaxWorkers. More workers
   // than cores wrap around the cores.
   std::size_t workers = 0;
-  // Pinned by default. Measured for a game loop's frame (bench/frame: a plain
-  // thread forks 64 jobs and waits) on a 2-vCPU VM shared with other CPU-bound
-  // processes, 2026-12-02: pinned workers had the lower frame latency (median p50
-  // 172 us back to back, 214 us with 1 ms between frames) than unpinned ones
-  // (277 us, 330 us) and used less CPU per frame, so pinning stays the default
-  // under load. A single wake of a fully parked pool is the exception: there
-  // unpinned wins (bench/fiber_ops "wake" rows), since a pinned worker can only
-  // be woken on its own vCPU.
-  Pinning pinning = Pinning::kCores;
+  // Not pinned by default: the kernel may move a worker off a CPU that another
+  // thread or process wants. Measured for a game loop's frame (bench/frame: a
+  // plain thread forks 64 jobs of ~2 us onto 2 workers and waits) on a 2-vCPU VM
+  // with another process busy on one core, 2026-12-02: spawn + WaitGroup back to
+  // back, p50 per frame pinned 3.9 ms against unpinned 0.16-0.35 ms (a pinned
+  // worker preempted on the busy core holds its job until its next time slice),
+  // oneTBB 0.12 ms; spawn_many bursts about equal (pinned 140/123 us, unpinned
+  // 149/125 us with/without 1 ms between frames), and equal on a quiet machine.
+  // Pin (kCores, kHyperthreads) where spindle's workers have the cores to
+  // themselves.
+  Pinning pinning = Pinning::kNone;
   // Usable stack bytes of the fibers spawned here, at most kMaxStackSize; 0 is
   // coro's kDefaultStackSize.
   std::size_t stack_size = 0;
