@@ -1,6 +1,8 @@
 // Scheduler::Worker and what the files of the Scheduler share about it. Private
-// to sched/ (scheduler.cc: the pool, submission and shutdown; worker_loop.cc: what
-// a worker does at each scheduling tick, the hand-off seam included).
+// to sched/ (scheduler.cc: the pool, work counting and shutdown;
+// scheduler_submit.cc: submission and waking parked workers; scheduler_timers.cc:
+// timers and the timer watch; worker_loop.cc: what a worker does at each
+// scheduling tick, the hand-off seam and the poller hooks included).
 #pragma once
 
 #include <atomic>
