@@ -234,6 +234,7 @@ class [[nodiscard]] BatchHandle {
       for (std::size_t i; (i = state_->claim()) < n;) state_->run_job(i);
       state_->remaining.wait();
       joined_ = true;
+      state_->unref();  // the constructor throws: no destructor will
       throw;
     }
     state_->first_fibers = made;
