@@ -183,9 +183,17 @@ Stats run_impl(const Options& o) {
     if (o.impl == "spindle_many_pinned") so.pinning = spindle::Pinning::kCores;
     if (o.spin_us >= 0) so.spin_before_park = std::chrono::microseconds(o.spin_us);
     spindle::Scheduler sched(so);
-    return run_frames(o, [&] {
+    const Stats s = run_frames(o, [&] {
       spindle::spawn_many(sched, static_cast<std::size_t>(o.jobs), [](std::size_t) { job(); }).join();
     });
+    if (std::getenv("FRAME_STATS") != nullptr) {  // where the time went: parks are futex sleeps (and wakes)
+      const spindle::SchedulerStats st = sched.stats();
+      std::fprintf(stderr, "frames %d tasks_run %llu steals %llu parks %llu global_polls %llu parked_s %.3f\n", o.frames,
+                   static_cast<unsigned long long>(st.tasks_run), static_cast<unsigned long long>(st.steals),
+                   static_cast<unsigned long long>(st.parks), static_cast<unsigned long long>(st.global_polls),
+                   st.parked_seconds);
+    }
+    return s;
   }
   if (o.impl == "spindle" || o.impl == "spindle_unpinned" || o.impl == "spindle_pinned") {
     spindle::SchedulerOptions so;

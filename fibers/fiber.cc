@@ -90,6 +90,7 @@ void Fiber::start(Executor* executor, std::string_view name, void (*body)(void*)
   end_.store(0, std::memory_order_relaxed);
   stop_requested_.store(false, std::memory_order_relaxed);
   action_ = Action::kNone;
+  park_hook_ = nullptr;
   coro_.rearm([this] { run_body(); }, name);
   id_ = coro_.id();  // unique per rearm: a fiber is known by its coroutine's id
 }

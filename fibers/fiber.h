@@ -124,10 +124,20 @@ class Fiber final : public Task {
   // returns false, the fiber is readied again at once (nothing to wait for).
   // Inline, like yield().
   void park(bool (*callback)(void*), void* arg) {
+    if (park_hook_ != nullptr) [[unlikely]] park_hook_(park_hook_arg_);
     park_callback_ = callback;
     park_arg_ = arg;
     action_ = Action::kPark;
     switch_away();
+  }
+  // Calls hook(arg) inside this fiber each time it is about to park (not when it
+  // yields), until cleared with nullptr; start() clears it. spawn_many's batch
+  // fibers start a spare fiber there when a job blocks (sync/spawn_many.h). The
+  // hook runs between a wait's publication and the switch: it must not throw,
+  // park, or wait.
+  void set_park_hook(void (*hook)(void*), void* arg) {
+    park_hook_ = hook;
+    park_hook_arg_ = arg;
   }
   // Suspends and re-queues behind the executor's queued work. Inline (like
   // Coroutine::suspend) so that the switch returns straight into the caller's
@@ -248,6 +258,8 @@ class Fiber final : public Task {
   Action action_ = Action::kNone;
   bool (*park_callback_)(void*) = nullptr;
   void* park_arg_ = nullptr;
+  void (*park_hook_)(void*) = nullptr;
+  void* park_hook_arg_ = nullptr;
   Fiber* child_ = nullptr;
   std::uint64_t id_ = 0;
   LocalSlots locals_;

@@ -30,6 +30,11 @@ enum class Placement : std::uint8_t {
   kBack,   // behind the work already queued (a yield)
   kFront,  // ahead of the queued work, behind runnext (a spawning fiber's
            // continuation: fork-join trees then run depth-first)
+  kSpare,  // as kBack, but submitted from a worker it wakes no idle worker: for a
+           // task that matters only once the submitter's running task blocks
+           // (spawn_many's spare fiber), which that worker then runs itself. An
+           // idle worker that looks for work anyway may still steal it. From a
+           // plain thread the same as kBack (somebody must be woken to run it).
 };
 
 // Which fiber an executor hook is about: the sched layer knows fibers by no more.

@@ -213,8 +213,9 @@ class Scheduler final : public Executor {
   // workers that are not spinning; the caller unparks them after unlocking.
   std::size_t take_idle_workers_locked(std::size_t n, Worker** out);
   void stop_spinning(Worker& w);
-  // stop_spinning for a spinner that readied the task it runs itself (worker_loop.cc).
-  void stop_spinning_for_own_work(Worker& w);
+  // Whether anything is queued that a worker other than `w` could take: a local
+  // queue, the global queue, another worker's runnext.
+  bool work_for_another(const Worker& w) const;
   Worker* current_worker() const;
   bool periodic_work_due(const Worker& w, std::uint32_t tick) const;
   void give_back_credit(Worker& w);

@@ -21,7 +21,8 @@ void Scheduler::submit(Task* task, Placement placement) {
   {
     std::lock_guard<std::mutex> lk(lock_);
     global_.push_back(task);
-    global_size_.store(global_.size(), std::memory_order_relaxed);
+    // seq_cst: before wake_idle_worker's seq_cst reads (Dekker with stop_spinning).
+    global_size_.store(global_.size(), std::memory_order_seq_cst);
   }
   wake_idle_worker();
 }
@@ -42,8 +43,13 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
   // Wake as many parked workers as the burst can use, chosen under the same lock
   // that publishes the tasks: a worker going idle takes lock_ to join idle_ and
   // re-checks global_ under it, so either it is on idle_ here (and woken) or it
-  // sees the tasks. At most kMaxBurstWake here; a woken worker that finds work
-  // wakes the next (stop_spinning), so larger pools still ramp up. (A buffer on
+  // sees the tasks. Spinning workers take some of the burst without a wake: wake
+  // that many fewer. A spinner that stops spinning meanwhile sees the tasks: its
+  // seq_cst decrement of spinning_ comes before its seq_cst read of global_size_
+  // (stop_spinning), our seq_cst store of global_size_ before our read of
+  // spinning_ (Dekker), and one parking re-checks global_ under lock_. At most
+  // kMaxBurstWake here; a woken worker that finds more work than it takes wakes
+  // the next (stop_spinning), so larger pools still ramp up. (A buffer on
   // the stack, not a thread_local vector: under mingw's emulated TLS a
   // thread_local's destructor runs on freed memory, see sched/os_thread.h.)
   constexpr std::size_t kMaxBurstWake = 64;
@@ -52,8 +58,9 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
   {
     std::lock_guard<std::mutex> lk(lock_);
     global_.push_back_chain(first, last, n);
-    global_size_.store(global_.size(), std::memory_order_relaxed);
-    k = take_idle_workers_locked(std::min(n, kMaxBurstWake), woken);
+    global_size_.store(global_.size(), std::memory_order_seq_cst);
+    const auto spinners = static_cast<std::size_t>(std::max(0, spinning_.load(std::memory_order_seq_cst)));
+    k = n > spinners ? take_idle_workers_locked(std::min(n - spinners, kMaxBurstWake), woken) : 0;
   }
   // A worker pinned to the CPU this thread runs on would, once woken, preempt us
   // (the kernel favours the wakee) before we wake the others: wake it last.
@@ -131,7 +138,9 @@ void Scheduler::push_local(Worker& w, Task* task, Placement placement) {
   // went idle after this queue was already non-empty saw it in its final re-check.
   // The fence pairs with the idle worker's seq_cst increment of idle_count_ before
   // its re-check (Dekker): either it sees our task or we see it idle.
-  if (was_empty && workers_.size() > 1) {  // a lone worker has nobody to wake
+  // A spare wakes nobody (Placement::kSpare): this worker runs it when its
+  // current task parks.
+  if (was_empty && workers_.size() > 1 && placement != Placement::kSpare) {  // a lone worker has nobody to wake
     std::atomic_thread_fence(std::memory_order_seq_cst);
     wake_if_idle();
   }
@@ -169,7 +178,8 @@ void Scheduler::overflow_to_global(Worker& w, Task* task) {
 void Scheduler::wake_idle_worker() {
   SPINDLE_FAULT_POINT();
   // At most one worker is woken into the spinning state at a time (Go's wakep): it
-  // wakes the next one when it finds work, so wakeups ramp up with demand.
+  // wakes the next one when it finds more work than it takes (stop_spinning), so
+  // wakeups ramp up with demand.
   if (idle_count_.load(std::memory_order_seq_cst) == 0) return;
   int expected = 0;
   if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
@@ -194,9 +204,28 @@ void Scheduler::wake_idle_worker() {
 void Scheduler::stop_spinning(Worker& w) {
   if (!w.spinning) return;
   w.spinning = false;
-  // The last spinner to find work wakes another, so that if more work is queued a
-  // new thief comes looking (Go's resetspinning).
-  if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_idle_worker();
+  // The last spinner to find work wakes another if more work is queued than it
+  // takes, so that a thief comes for it: submitters woke nobody while it counted
+  // in spinning_. (Go's resetspinning wakes one unconditionally; here that cost a
+  // futex wake of a worker that then found nothing per I/O event at one
+  // connection, and per back-to-back frame of a game loop, on its first job's
+  // path.) Dekker: our seq_cst decrement comes
+  // before the seq_cst reads in work_for_another; a submitter's publication (the
+  // queue push then a seq_cst fence, put_runnext's exchange, or the global queue's
+  // seq_cst size) comes before its seq_cst read of spinning_. Either we see its
+  // task here or it saw no spinner and woke a worker itself.
+  if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 && idle_count_.load(std::memory_order_seq_cst) > 0 &&
+      work_for_another(w)) {
+    wake_idle_worker();
+  }
+}
+
+bool Scheduler::work_for_another(const Worker& w) const {
+  if (any_queued_work()) return true;
+  for (const auto& v : workers_) {
+    if (v.get() != &w && v->runnext.load(std::memory_order_seq_cst) != nullptr) return true;
+  }
+  return false;
 }
 
 }  // namespace spindle

@@ -156,6 +156,68 @@ TEST(SchedulerTest, SecondSubmissionWakesASecondWorkerWhileTheFirstIsBusy) {
   EXPECT_NE(a.ran_on, b.ran_on) << "b waited for a's worker instead of waking the idle one";
 }
 
+// A task that keeps its worker busy (no yield) until `want` such tasks run at
+// once, or a long limit passes.
+struct GatherTask : Task {
+  std::atomic<int>* running = nullptr;
+  std::atomic<int>* met = nullptr;  // tasks that saw all `want` running
+  std::atomic<int>* finished = nullptr;
+  int want = 0;
+  GatherTask() {
+    run = [](Task* t) {
+      auto* self = static_cast<GatherTask*>(t);
+      self->running->fetch_add(1);
+      const auto limit = Clock::now() + 10s;  // reached only when the test fails
+      while (self->running->load() < self->want && Clock::now() < limit) {
+      }
+      if (self->running->load() >= self->want) self->met->fetch_add(1);
+      self->finished->fetch_add(1);
+    };
+  }
+};
+
+// Every worker must join a burst queued while they sleep, with no task ever
+// yielding: from a plain thread (submit_batch wakes parked workers, fewer by the
+// spinners that will take a task without a wake), and from inside a worker (one
+// idle worker is woken for its queue; each thief that finds more queued than it
+// takes wakes the next: stop_spinning's wake, conditional on queued work).
+TEST(SchedulerTest, ABurstWakesEveryWorkerItCanUse) {
+  constexpr int kWorkers = 4;
+  Scheduler sched({.workers = kWorkers, .pinning = Pinning::kNone, .name = "burst"});
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> running{0}, met{0}, finished{0};
+    std::vector<GatherTask> tasks(kWorkers);
+    for (auto& t : tasks) {
+      t.running = &running;
+      t.met = &met;
+      t.finished = &finished;
+      t.want = kWorkers;
+    }
+    // One task queues the others on its own worker, then gathers with them.
+    struct Spawner : Task {
+      std::vector<GatherTask>* tasks = nullptr;
+      Scheduler* sched = nullptr;
+    } spawner;
+    spawner.tasks = &tasks;
+    spawner.sched = &sched;
+    spawner.run = [](Task* t) {
+      auto* self = static_cast<Spawner*>(t);
+      for (std::size_t i = 1; i < self->tasks->size(); ++i) self->sched->submit(&(*self->tasks)[i]);
+      (*self->tasks)[0].run(&(*self->tasks)[0]);
+    };
+    if (round % 2 == 0) {
+      for (std::size_t i = 0; i + 1 < tasks.size(); ++i) tasks[i].next = &tasks[i + 1];
+      sched.submit_batch(&tasks[0], kWorkers);
+    } else {
+      sched.submit(&spawner);
+    }
+    wait_for(finished, kWorkers);  // the tasks refer to this round's locals
+    ASSERT_EQ(met.load(), kWorkers) << "round " << round << " (" << (round % 2 == 0 ? "from outside" : "from a worker")
+                                    << "): the " << kWorkers << " tasks never all ran at once";
+    std::this_thread::sleep_for(2ms);  // let the workers go idle again
+  }
+}
+
 TEST(SchedulerTest, TwoSchedulersRunSideBySide) {
   std::atomic<int> a{0}, b{0};
   CountingTask ta, tb;  // before the Schedulers: they outlive the workers

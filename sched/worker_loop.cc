@@ -27,8 +27,8 @@ void Scheduler::worker_main(Worker& w) {
   wait_for_first_wake(w);
   while (Task* t = find_work(w)) {
     // A spinning worker that found work, wherever it found it, stops counting as
-    // spinning (and, if it was the last one, wakes another to keep looking);
-    // otherwise submitters would think someone is still looking for work.
+    // spinning (and, if it was the last one and more work is queued, wakes another
+    // to take it); otherwise submitters would think someone is still looking.
     stop_spinning(w);
     if (timer_watcher_.load(std::memory_order_relaxed) == &w) [[unlikely]] hand_over_timer_watch(w);
     bump(w.tasks_run);
@@ -212,30 +212,12 @@ Task* Scheduler::spin_for_work(Worker& w) {
       Task* t = take_runnext(w);
       if (t == nullptr) t = w.queue.pop();
       if (t != nullptr) {
-        stop_spinning_for_own_work(w);
+        stop_spinning(w);  // wakes another only if more is queued than it takes
         return t;
       }
     }
   } while (!stopping_.load(std::memory_order_relaxed) && Clock::now() < until);
   return nullptr;
-}
-
-// A spinner that readied its own work (I/O or timers, into its own runnext and
-// queue) stops spinning. Unlike stop_spinning, it wakes nobody for the task it is
-// about to run (Go's findrunnable runs what netpoll(0) returned without
-// resetspinning's wakep): only if more is queued than it takes. At one connection
-// the unconditional wake cost a futex wake of a worker that found nothing, per
-// I/O event. Submitters skipped waking anyone while we counted in spinning_ (the
-// foreign ones put their task on the global queue): the seq_cst decrement before
-// the seq_cst reads pairs with their seq_cst wake_idle_worker (Dekker), so either
-// we see their task here or they see no spinner and wake a worker themselves.
-void Scheduler::stop_spinning_for_own_work(Worker& w) {
-  if (!w.spinning) return;
-  w.spinning = false;
-  if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-      (!w.queue.empty() || global_size_.load(std::memory_order_seq_cst) > 0)) {
-    wake_idle_worker();
-  }
 }
 
 Task* Scheduler::go_idle(Worker& w, bool& exit) {

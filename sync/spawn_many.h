@@ -6,23 +6,28 @@
 //   jobs.join();               // all have finished; rethrows the first exception
 //
 // How the jobs run. The n jobs are indices handed out by one atomic counter. A few
-// fibers — as many as the machine has hardware threads, at most n — are submitted
-// in one call (Executor::submit_batch: from a plain thread a Scheduler takes its
-// global queue's lock once and wakes as many parked workers as the burst can use;
-// from a fiber of the same Scheduler they go to that worker's queue, where idle
-// workers steal them). Each fiber claims an index, runs the job, and claims the next
-// until none is left. join() claims and runs jobs on the calling thread or fiber
-// itself (as TBB's task_group::wait does) until those first fibers have all
-// started, so a game loop's main thread works while the workers wake up (tens of
-// microseconds on a VM, see bench/wake_latency) instead of waiting for them, and
-// does not compete with them for their CPUs once they run. A frame of n jobs costs
-// a handful of fibers, not n.
+// fibers — one fewer than the machine has hardware threads (at least one, at most
+// n), since the caller is running on one and joins in — are submitted in one call
+// (Executor::submit_batch: from a plain thread a Scheduler takes its global
+// queue's lock once and wakes as many parked workers as the burst can use; from a
+// fiber of the same Scheduler they go to that worker's queue, where idle workers
+// steal them). Each fiber claims an index, runs the job, and claims the next until
+// none is left. join() claims and runs jobs on the calling thread or fiber itself
+// (as TBB's task_group::wait does) until none is left, so a game loop's main
+// thread works while the workers wake up (tens of microseconds on a VM, see
+// bench/wake_latency) instead of waiting for them, and at the end waits for the
+// last jobs only — about a job's length, which it spends awake rather than paying
+// for a sleep and a wake-up. The caller and the fibers together are as many
+// threads as the machine has, so none of them takes another's CPU. A frame of n
+// jobs costs a handful of fibers, not n.
 //
-// Jobs may block. When every fiber of a batch is inside a job (parked on a Mutex, a
-// Channel, a Barrier among the jobs...) and jobs are still unclaimed, the fiber that
-// entered its job last first starts one more fiber, so an unclaimed job always has a
-// fiber that can take it: n jobs that wait for each other (a Barrier of n) finish,
-// as they would with a fiber each.
+// Jobs may block. A batch fiber whose job parks (on a Mutex, a Channel, a Barrier
+// among the jobs...) while jobs are still unclaimed and no other fiber of the batch
+// is free to take them starts one more fiber first, so an unclaimed job always has
+// a fiber that can take it: n jobs that wait for each other (a Barrier of n)
+// finish, as they would with a fiber each. That spare is queued on the parking
+// fiber's worker without waking another (Placement::kSpare), and the worker runs
+// it next; jobs that never block cost no spare.
 #pragma once
 
 #include <algorithm>
@@ -70,21 +75,16 @@ class [[nodiscard]] BatchHandle {
   // The number of jobs, n.
   std::size_t size() const { return state_->n; }
 
-  // Runs jobs not yet claimed on the calling thread or fiber while the batch's
-  // first fibers have not all started (see the top of this file), then blocks
-  // (the fiber parked, a plain thread asleep) until every job has returned or
-  // thrown; then rethrows the first exception a job threw (by the time order of the
+  // Runs jobs not yet claimed on the calling thread or fiber until none is left
+  // (see the top of this file), then blocks (the fiber parked, a plain thread
+  // asleep after a short active wait) until every job has returned or thrown;
+  // then rethrows the first exception a job threw (by the time order of the
   // throws; the others are dropped). Throws std::logic_error if called twice.
   void join() {
     if (joined_) throw std::logic_error("spindle::BatchHandle::join: already joined");
-    // Help only until the batch's first fibers have all started: by then the
-    // workers are at it, and a thread that kept taking jobs would compete with
-    // them for their CPUs and could sit preempted on a job the frame waits for.
-    while (state_->started.load(std::memory_order_relaxed) < state_->first_fibers) {
-      const std::size_t i = state_->claim();
-      if (i >= state_->n) break;
-      state_->run_job(i);
-    }
+    // The caller is one of the batch's threads (start() left a hardware thread
+    // for it): it takes jobs until none is left.
+    for (std::size_t i; (i = state_->claim()) < state_->n;) state_->run_job(i);
     // What is left runs on the batch's fibers now, one job per fiber at most. A
     // plain thread, whose sleep and wake-up cost a futex round trip each, first
     // waits a job's length or so, yielding its CPU to a worker that may share it; a
@@ -115,12 +115,10 @@ class [[nodiscard]] BatchHandle {
     F fn;
     const std::size_t n;
     std::atomic<std::size_t> next{0};  // the next unclaimed job
-    // Fibers that exist and are not inside a job. Only the order of the RMWs on it
-    // matters (see enter_job), so relaxed.
+    // Fibers that exist and are not inside a job (not started yet, or between
+    // jobs). Only the order of the RMWs on it matters (see on_park), so relaxed.
     std::atomic<std::size_t> idle_fibers{0};
     std::atomic<std::size_t> refs{1};  // the handle + one per fiber not yet ended
-    std::size_t first_fibers = 0;      // how many start() submitted
-    std::atomic<std::size_t> started{0};  // fibers that have begun; relaxed, a hint for join()
     WaitGroup remaining;               // jobs not yet finished
     std::atomic<bool> failed{false};
     std::exception_ptr error;
@@ -156,18 +154,22 @@ class [[nodiscard]] BatchHandle {
       }
     }
 
-    // A fiber is about to run a job. If it was the last idle fiber and jobs are
-    // still unclaimed, it starts another first: then, whenever every fiber is
-    // inside a job, no job is unclaimed — the RMWs on idle_fibers are totally
-    // ordered, the one that reaches zero sees (by coherence, after its own claim)
-    // whether anything is left, and a fiber leaving a job adds itself back before
-    // it claims again.
-    void enter_job() {
-      if (idle_fibers.fetch_sub(1, std::memory_order_relaxed) == 1 && next.load(std::memory_order_relaxed) < n) {
+    // A batch fiber's job is about to park (Fiber::set_park_hook, inside the
+    // fiber). If no fiber of the batch is free and jobs are still unclaimed, it
+    // starts a spare first. Then the batch never has every fiber parked in a job
+    // with jobs left over: take the park whose read of idle_fibers comes last in
+    // its modification order; it reads with an RMW, so it sees every fiber's
+    // entry into its job (each came before that fiber's own park), and a fiber
+    // leaving a job adds itself back before it claims again. Reading next
+    // relaxed can only see too few claims, which costs a spare too many.
+    static void on_park(void* self) {
+      State& s = *static_cast<State*>(self);
+      if (s.idle_fibers.fetch_add(0, std::memory_order_relaxed) == 0 &&
+          s.next.load(std::memory_order_relaxed) < s.n) {
         try {
-          executor.submit(make_fiber());
+          s.executor.submit(s.make_fiber(), Placement::kSpare);
         } catch (...) {
-          record(std::current_exception());  // e.g. no memory for a stack: say so at join()
+          s.record(std::current_exception());  // e.g. no memory for a stack: say so at join()
         }
       }
     }
@@ -178,9 +180,14 @@ class [[nodiscard]] BatchHandle {
         State* s;
         ~Unref() { s->unref(); }
       } unref_at_end{this};
-      started.fetch_add(1, std::memory_order_relaxed);
+      detail::Fiber* self = detail::current_fiber();
+      struct ParkHook {  // cleared before the unref: the state may go with it
+        detail::Fiber* f;
+        ~ParkHook() { f->set_park_hook(nullptr, nullptr); }
+      } hook{self};
+      self->set_park_hook(&State::on_park, this);
       for (std::size_t i; (i = claim()) < n;) {
-        enter_job();
+        idle_fibers.fetch_sub(1, std::memory_order_relaxed);  // inside a job
         run_job(i);
         idle_fibers.fetch_add(1, std::memory_order_relaxed);
       }
@@ -213,11 +220,11 @@ class [[nodiscard]] BatchHandle {
   void start() {
     const std::size_t n = state_->n;
     if (n == 0) return;
-    // One fiber per hardware thread (at most n) gets every worker going; the joiner
-    // and enter_job() cover the rest.
+    // One fiber per hardware thread but the caller's (at least one, at most n);
+    // the joiner and on_park() cover the rest.
     // (hardware_concurrency() reads a file in glibc: once per process.)
     static const std::size_t hardware_threads = std::max(1u, std::thread::hardware_concurrency());
-    const std::size_t want = std::min(n, hardware_threads);
+    const std::size_t want = std::min(n, std::max<std::size_t>(1, hardware_threads - 1));
     Task* first = nullptr;
     Task* last = nullptr;
     std::size_t made = 0;
@@ -237,7 +244,6 @@ class [[nodiscard]] BatchHandle {
       state_->unref();  // the constructor throws: no destructor will
       throw;
     }
-    state_->first_fibers = made;
     state_->executor.submit_batch(first, made);
   }
 
