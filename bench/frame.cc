@@ -7,6 +7,8 @@
 //   ./bazelw run --config=bench //bench:frame -- --kv          # key/value lines (compare.sh)
 //   bench/frame --impl spindle --sleep-us 1000                 # one variant, one process
 //   bench/frame --go /tmp/peers                                # with Go (go build bench/go/peers.go)
+//   FRAME_DUMP=/tmp/lat bench/frame --impl tbb --sleep-us 0     # also every frame's latency, in order
+//   FRAME_STATS=1 bench/frame --impl spindle_many ...           # also the Scheduler's counters (stderr)
 //
 // Peers, 2 workers each: spindle with default options, unpinned and pinned, each
 // as spawn(...).detach() + WaitGroup and as one spawn_many(...).join() burst
@@ -112,6 +114,12 @@ Stats run_frames(const Options& o, const std::function<void()>& frame) {
     lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   const double cpu1 = cpu_us();
+  if (const char* path = std::getenv("FRAME_DUMP")) {  // every frame's latency, in order, for a histogram
+    if (FILE* f = std::fopen(path, "w")) {
+      for (double l : lat) std::fprintf(f, "%.2f\n", l);
+      std::fclose(f);
+    }
+  }
   std::sort(lat.begin(), lat.end());
   Stats s;
   s.p50 = lat[lat.size() / 2];
