@@ -214,9 +214,12 @@ void Scheduler::stop_spinning(Worker& w) {
   // queue push then a seq_cst fence, put_runnext's exchange, or the global queue's
   // seq_cst size) comes before its seq_cst read of spinning_. Either we see its
   // task here or it saw no spinner and woke a worker itself.
-  if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 && idle_count_.load(std::memory_order_seq_cst) > 0 &&
-      work_for_another(w)) {
-    wake_idle_worker();
+  if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 && idle_count_.load(std::memory_order_seq_cst) > 0) {
+    // The queues' emptiness is read with acquire loads, which the C++ model does
+    // not order after our RMW on spinning_ (x86 and ARMv8's LDAR do): the fence
+    // makes the Dekker pairing hold by the letter (a fence before the reads).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (work_for_another(w)) wake_idle_worker();
   }
 }
 

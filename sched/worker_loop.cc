@@ -252,6 +252,10 @@ Task* Scheduler::go_idle(Worker& w, bool& exit) {
   // its task before looking for idlers. Either we see the task or it sees us idle
   // and wakes us (the unpark leaves a permit, so a park after it returns at once).
   SPINDLE_FAULT_POINT();  // between announcing idleness and the re-check
+  // The re-check reads the queues with acquire loads, which the C++ model does not
+  // order after the seq_cst RMW above (x86 and ARMv8's LDAR do): the fence makes
+  // the pairing hold by the letter. A park is far dearer than the fence.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   Task* found = nullptr;
   if (!any_queued_work()) {
     // A runnext task is work only if its owner is stuck: steal_runnext watches it
