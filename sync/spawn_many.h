@@ -19,7 +19,11 @@
 // last jobs only — about a job's length, which it spends awake rather than paying
 // for a sleep and a wake-up. The caller and the fibers together are as many
 // threads as the machine has, so none of them takes another's CPU. A frame of n
-// jobs costs a handful of fibers, not n.
+// jobs costs a handful of fibers, not n. (So a caller that sleeps rather than
+// computes between spawn_many and join() — blocked on a Channel of the jobs'
+// results, say — leaves one hardware thread unused until it joins: on a 2-core
+// machine the jobs then run on one worker. Call join() first, or spawn one fiber
+// per job with spawn() and a WaitGroup.)
 //
 // Jobs may block. A batch fiber whose job parks (on a Mutex, a Channel, a Barrier
 // among the jobs...) while jobs are still unclaimed and no other fiber of the batch
