@@ -209,11 +209,11 @@ void Scheduler::stop_spinning(Worker& w) {
   // in spinning_. (Go's resetspinning wakes one unconditionally; here that cost a
   // futex wake of a worker that then found nothing per I/O event at one
   // connection, and per back-to-back frame of a game loop, on its first job's
-  // path.) Dekker: our seq_cst decrement comes
-  // before the seq_cst reads in work_for_another; a submitter's publication (the
-  // queue push then a seq_cst fence, put_runnext's exchange, or the global queue's
-  // seq_cst size) comes before its seq_cst read of spinning_. Either we see its
-  // task here or it saw no spinner and woke a worker itself.
+  // path.) Dekker: our seq_cst decrement comes before the reads in
+  // work_for_another (the fence below); a submitter's publication (the queue push
+  // then a seq_cst fence, put_runnext's exchange, or the global queue's seq_cst
+  // size) comes before its seq_cst read of spinning_. Either we see its task here
+  // or it saw no spinner and woke a worker itself.
   if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 && idle_count_.load(std::memory_order_seq_cst) > 0) {
     // The queues' emptiness is read with acquire loads, which the C++ model does
     // not order after our RMW on spinning_ (x86 and ARMv8's LDAR do): the fence
