@@ -36,6 +36,7 @@ struct Flags {
   int agents = 8;   // long-lived AI fibers
   int hz = 60;
   int frames = 0;  // > 0: run exactly this many frames instead of --seconds
+  int slow_agent_ms = 0;  // AI agent 0 sleeps this long after each frame (a late agent)
 };
 
 Flags parse(int argc, char** argv) {
@@ -52,13 +53,15 @@ Flags parse(int argc, char** argv) {
     else if (const char* v = value("--agents")) f.agents = std::atoi(v);
     else if (const char* v = value("--hz")) f.hz = std::atoi(v);
     else if (const char* v = value("--frames")) f.frames = std::atoi(v);
+    else if (const char* v = value("--slow-agent-ms")) f.slow_agent_ms = std::atoi(v);
     else {
       std::fprintf(stderr,
-                   "usage: game_loop [--seconds=S | --frames=N] [--workers=N] [--jobs=N] [--agents=N] [--hz=N]\n");
+                   "usage: game_loop [--seconds=S | --frames=N] [--workers=N] [--jobs=N] [--agents=N] [--hz=N]"
+                   " [--slow-agent-ms=N]\n");
       std::exit(2);
     }
   }
-  if (f.seconds <= 0 || f.workers < 0 || f.jobs < 1 || f.agents < 0 || f.hz < 1 || f.frames < 0) {
+  if (f.seconds <= 0 || f.workers < 0 || f.jobs < 1 || f.agents < 0 || f.hz < 1 || f.frames < 0 || f.slow_agent_ms < 0) {
     std::fprintf(stderr, "game_loop: flags out of range\n");
     std::exit(2);
   }
@@ -86,13 +89,21 @@ int main(int argc, char** argv) {
 
   // AI agents: long-lived fibers; each frame they think, yield between thoughts,
   // and meet the main thread on the barrier (agents + 1 participants).
-  std::atomic<bool> quit{false};
+  //
+  // Stopping: the main thread stores the last frame's number before it arrives at
+  // that frame's barrier, and an agent leaves after the barrier of the frame whose
+  // number it reads there (the barrier orders the store before those reads). A
+  // plain "quit" flag read after the barrier would be wrong: an agent that runs late
+  // after frame k's barrier (its worker busy, its CPU taken) can read the flag that
+  // the main thread set in frame k + 1 and leave without arriving at frame k + 1's
+  // barrier, which then waits forever (--slow-agent-ms makes one agent that late).
+  std::atomic<long> last_frame{-1};
   std::atomic<long> thoughts{0};
   spindle::Barrier frame_end(static_cast<std::size_t>(flags.agents) + 1);
   std::vector<spindle::JoinHandle<void>> agents;
   for (int a = 0; a < flags.agents; ++a) {
     agents.push_back(spindle::spawn(spindle::FiberOptions{.executor = &sched, .name = "ai"}, [&, a] {
-      for (;;) {
+      for (long frame = 0;; ++frame) {
         for (int t = 0; t < 4; ++t) {
           volatile double plan = simulate_island(a * 31 + t, 200);
           (void)plan;
@@ -100,9 +111,8 @@ int main(int argc, char** argv) {
           spindle::this_fiber::yield();  // let frame jobs through
         }
         frame_end.arrive_and_wait();
-        // The main thread decides to stop *before* arriving at the last frame's
-        // barrier, so every agent reads the same answer here.
-        if (quit.load(std::memory_order_relaxed)) return;
+        if (last_frame.load(std::memory_order_relaxed) == frame) return;
+        if (a == 0 && flags.slow_agent_ms > 0) spindle::this_fiber::sleep_for(std::chrono::milliseconds(flags.slow_agent_ms));
       }
     }));
   }
@@ -127,7 +137,7 @@ int main(int argc, char** argv) {
     }).join();
     last = flags.frames > 0 ? static_cast<int>(frame_ms.size()) + 1 >= flags.frames
                             : Clock::now() - start >= std::chrono::duration<double>(flags.seconds);
-    if (last) quit = true;  // published to the agents by the barrier below
+    if (last) last_frame.store(static_cast<long>(frame_ms.size()), std::memory_order_relaxed);  // see the agents
     if (flags.agents > 0) frame_end.arrive_and_wait();  // AI is done with this frame too
     jobs_run += flags.jobs;
     frame_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - frame_start).count());
