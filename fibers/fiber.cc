@@ -49,12 +49,13 @@ std::uint64_t caller_id() noexcept {
 }
 
 void LocalSlots::clear() noexcept {
-  if (!any) return;
-  any = false;
+  if (table == nullptr || !table->any) return;
+  Table& t = *table;
+  t.any = false;
   for (std::size_t i = 0; i < kMaxFiberLocals; ++i) {
-    if (values[i] != nullptr) {
-      destroy[i](values[i]);
-      values[i] = nullptr;
+    if (t.values[i] != nullptr) {
+      t.destroy[i](t.values[i]);
+      t.values[i] = nullptr;
     }
   }
 }

@@ -14,8 +14,7 @@ bool g_slot_used[kMaxFiberLocals] = {};
 std::uint64_t g_next_generation = 1;
 
 struct ThreadSlots {
-  LocalSlots slots;
-  ~ThreadSlots() { slots.clear(); }
+  LocalSlots slots;  // its destructor destroys the values
 };
 
 }  // namespace

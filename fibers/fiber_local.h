@@ -38,8 +38,11 @@ class FiberLocal {
   FiberLocal(const FiberLocal&) = delete;
   FiberLocal& operator=(const FiberLocal&) = delete;
 
+  // This fiber's (or thread's) instance, default-constructed on first access.
+  // Throws what T() throws, and std::bad_alloc (the instance, and on a fiber's
+  // first FiberLocal access its table of slots, are allocated).
   T& get() {
-    detail::LocalSlots& slots = detail::current_local_slots();
+    detail::LocalSlots::Table& slots = detail::current_local_slots().get();
     const std::size_t i = slot_.index;
     if (slots.values[i] != nullptr && slots.generation[i] != slot_.generation) {
       slots.destroy[i](slots.values[i]);  // left by an earlier FiberLocal in this slot

@@ -212,6 +212,33 @@ TEST(FiberLocalTest, EachFiberHasItsOwnValueAndItDiesWithTheFiber) {
 }
 
 
+// Control blocks are pooled and keep their table of FiberLocal slots (allocated
+// on a fiber's first access): the next fiber on a recycled block must see fresh
+// values, not its predecessor's, and a fiber that touches no FiberLocal must not
+// disturb the ones that do.
+struct CountedOnFibers {  // only fibers touch it: the gtest thread holds none
+  static inline std::atomic<int> live{0};
+  int value = 0;
+  CountedOnFibers() { ++live; }
+  ~CountedOnFibers() { --live; }
+};
+
+TEST(FiberLocalTest, ARecycledFiberStartsWithFreshValues) {
+  FiberLocal<CountedOnFibers> local;
+  Scheduler sched({.workers = 1, .name = "recycle"});  // one worker: blocks come back to its cache
+  for (int round = 0; round < 200; ++round) {
+    const bool uses_local = round % 3 != 2;
+    const int seen = spawn(sched, [&local, round, uses_local] {
+      if (!uses_local) return -1;
+      const int before = local->value;
+      local->value = round + 1;
+      return before;
+    }).join();
+    if (uses_local) EXPECT_EQ(seen, 0) << "round " << round << " saw an earlier fiber's value";
+    ASSERT_EQ(CountedOnFibers::live.load(), 0) << "round " << round << ": a value outlived its fiber";
+  }
+}
+
 // A user's thread_local whose destructor allocates and fills heap blocks. If the
 // runtime's per-thread state had been freed by the time it runs (as mingw's
 // emulated TLS frees thread_locals' storage before their destructors run), these
