@@ -234,7 +234,9 @@ TEST(FiberLocalTest, ARecycledFiberStartsWithFreshValues) {
       local->value = round + 1;
       return before;
     }).join();
-    if (uses_local) EXPECT_EQ(seen, 0) << "round " << round << " saw an earlier fiber's value";
+    if (uses_local) {
+      EXPECT_EQ(seen, 0) << "round " << round << " saw an earlier fiber's value";
+    }
     ASSERT_EQ(CountedOnFibers::live.load(), 0) << "round " << round << ": a value outlived its fiber";
   }
 }
