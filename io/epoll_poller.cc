@@ -42,7 +42,7 @@ EpollPoller::~EpollPoller() {
 
 std::error_code EpollPoller::add(PollDesc* d) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;  // PRI: see PollDesc::hangup
   ev.data.u64 = desc_tag(d->index, d->seq);
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, d->fd, &ev) != 0) return {errno, std::system_category()};
   return {};
@@ -87,7 +87,8 @@ std::size_t EpollPoller::run(int timeout_ms, bool blocking) {
     // Errors and hang-ups wake both directions: the retried syscall reports them.
     const bool read = (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     const bool write = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
-    woken += static_cast<std::size_t>(desc_ready(d, static_cast<std::uint32_t>(data), read, write, false));
+    const bool hangup = (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) != 0;
+    woken += static_cast<std::size_t>(desc_ready(d, static_cast<std::uint32_t>(data), read, write, false, hangup));
   }
   return woken;
 }

@@ -117,6 +117,7 @@ PollDesc* desc_open(int fd) {
   d->fd = fd;
   d->poller = nullptr;
   d->armed = false;
+  d->hangup = false;
   d->closing.store(false, std::memory_order_relaxed);
   d->refs = 1;
   d->thread_waiters = 0;
@@ -145,6 +146,7 @@ void desc_release(PollDesc* d) {
     fd = std::exchange(d->fd, -1);
     d->poller = nullptr;
     d->armed = false;
+    d->hangup = false;
     d->rd = {};
     d->wr = {};
   }
@@ -166,7 +168,7 @@ void desc_close(PollDesc* d, std::uint32_t seq) {
   desc_release(d);
 }
 
-std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline) {
+std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline, bool after_drain) {
   Fiber* f = current_fiber();
   IoPoller* poller = nullptr;
   if (f != nullptr) {
@@ -201,7 +203,11 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
     d->poller = poller;
     d->armed = true;
   }
-  if (slot.ready) {  // an edge came since our caller's syscall said EAGAIN
+  if (after_drain && d->hangup) {  // no edge will come for it: let the syscall report it
+    d->lock.unlock();
+    return {};
+  }
+  if (slot.ready) {  // an edge came since our caller's syscall said EAGAIN (or read short)
     slot.ready = false;
     d->lock.unlock();
     return {};
@@ -236,11 +242,12 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
   return {};
 }
 
-int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write, bool disarmed) {
+int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write, bool disarmed, bool hangup) {
   int woken = 0;
   std::lock_guard<SpinLock> lk(d->lock);
   if (d->seq != seq) return 0;  // stale: the fd was closed since (and maybe reused)
   if (disarmed) d->armed = false;
+  if (hangup) d->hangup = true;
   for (int i = 0; i < 2; ++i) {
     if (!(i == 0 ? read : write)) continue;
     PollDesc::Slot& s = i == 0 ? d->rd : d->wr;

@@ -49,6 +49,11 @@ struct PollDesc {
   int fd = -1;
   IoPoller* poller = nullptr;  // registered with, or null
   bool armed = false;          // the registration with `poller` is live (see desc_ready)
+  // Sticky until the fd is released: an event reported hang-up, an error or urgent
+  // data. A short read does not clear these conditions, and they bring no further
+  // edge, so a reader that skips its syscall after a short read must not wait on
+  // them (desc_wait's after_drain).
+  bool hangup = false;
   std::atomic<bool> closing{false};
   int refs = 0;            // the owner's reference plus operations in flight
   int thread_waiters = 0;  // plain threads blocked in poll(2) on fd
@@ -84,12 +89,23 @@ void desc_close(PollDesc* d, std::uint32_t seq);
 // the fiber (registering the fd with the Scheduler's poller on first use);
 // elsewhere (a plain thread, another executor) it blocks the thread in poll(2).
 // The caller holds a reference (desc_acquire).
-std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline);
+//
+// after_drain: the caller has not tried its syscall yet, because its previous read
+// on this stream socket returned less than it asked for, so the receive queue was
+// empty then. Every byte (or hang-up) that arrives after that brings a new edge
+// (edge-triggered epoll, io_uring multishot poll), so waiting for an edge instead
+// of a syscall that would say EAGAIN loses nothing, with one exception: an edge
+// reported before the short read, whose condition outlives it (hang-up, error,
+// urgent data: `hangup`). With after_drain set, desc_wait returns at once once the
+// fd has reported one of those, and the caller's syscall sees it.
+std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline,
+                          bool after_drain = false);
 
 // Readiness from a poller: ends the waits on `d` (if `seq` is still current) for
 // the directions in `read`/`write`. `disarmed`: the backend says the registration
 // ended (an io_uring multishot poll that completed for good); the next wait
-// registers again. Returns how many waits it ended.
-int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write, bool disarmed);
+// registers again. `hangup`: the event reported hang-up, an error or urgent data
+// (sets PollDesc::hangup). Returns how many waits it ended.
+int desc_ready(PollDesc* d, std::uint32_t seq, bool read, bool write, bool disarmed, bool hangup = false);
 
 }  // namespace spindle::detail

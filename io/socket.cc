@@ -54,6 +54,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     read_deadline_.store(other.read_deadline_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     write_deadline_.store(other.write_deadline_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    read_drained_.store(other.read_drained_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
   return *this;
 }
@@ -77,7 +78,8 @@ std::optional<Clock::time_point> Socket::deadline(Dir dir) const {
   return Clock::time_point(Clock::duration(v));
 }
 
-long Socket::run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx), void* ctx, std::error_code& ec) {
+long Socket::run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx), void* ctx, std::error_code& ec,
+                 bool wait_first) {
   ec.clear();
   Ref ref(desc_, seq_);
   if (!ref) {
@@ -85,6 +87,14 @@ long Socket::run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx),
     return -1;
   }
   const std::optional<Clock::time_point> until = deadline ? deadline.at() : this->deadline(dir);
+  if (wait_first) {
+    // Only close() ends the call here. A deadline, a stop request or a second
+    // reader still tries the syscall once, as a call without the hint would: bytes
+    // may be there whose edge no poller has read yet. The loop then reports them.
+    ec = desc_wait(desc_, mode_of(dir), until, /*after_drain=*/true);
+    if (ec == std::errc::bad_file_descriptor) return -1;
+    ec.clear();
+  }
   for (;;) {
     if (desc_->closing.load(std::memory_order_acquire)) {
       ec = closed();

@@ -45,13 +45,23 @@ class Socket {
   // Runs op(fd, ctx) until it returns >= 0 or fails with an errno other than
   // EAGAIN/EINTR, waiting for `dir` readiness in between. `deadline` is the call's,
   // else the socket's default for `dir`. Returns op's result, or -1 with `ec` set.
-  long run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx), void* ctx, std::error_code& ec);
+  // wait_first: the caller knows the fd had nothing to read after its last call
+  // (a short read on a stream): wait for readiness before the first try, sparing
+  // a syscall that would say EAGAIN (see desc_wait's after_drain).
+  long run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx), void* ctx, std::error_code& ec,
+           bool wait_first = false);
   template <class Op>
-  long run(Dir dir, net::Deadline deadline, Op&& op, std::error_code& ec) {
+  long run(Dir dir, net::Deadline deadline, Op&& op, std::error_code& ec, bool wait_first = false) {
     return run(
         dir, deadline, [](int fd, void* ctx) -> long { return (*static_cast<std::remove_reference_t<Op>*>(ctx))(fd); },
-        &op, ec);
+        &op, ec, wait_first);
   }
+
+  // Whether the last read on this stream returned short (StreamSocket::read_some).
+  // Relaxed: a hint only its one reader at a time uses; a stale value costs a
+  // syscall or an edge wait, never a lost byte (desc_wait's after_drain).
+  bool read_drained() const { return read_drained_.load(std::memory_order_relaxed); }
+  void set_read_drained(bool v) { read_drained_.store(v, std::memory_order_relaxed); }
   // Waits once for `dir` readiness (used by connect), with a reference held.
   std::error_code wait(Dir dir, net::Deadline deadline);
 
@@ -66,6 +76,7 @@ class Socket {
   // Clock ticks, kNone for no deadline; atomic: set by one fiber, read by others.
   static constexpr std::int64_t kNone = INT64_MAX;
   std::atomic<std::int64_t> read_deadline_{kNone}, write_deadline_{kNone};
+  std::atomic<bool> read_drained_{false};
 };
 
 }  // namespace spindle::detail

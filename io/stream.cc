@@ -10,8 +10,14 @@ using spindle::detail::Socket;
 using detail::throw_if;
 
 std::size_t StreamSocket::read_some(MutableBuffer buf, std::error_code& ec, Deadline deadline) noexcept {
+  // After a short read the receive queue was empty: wait for the next edge before
+  // calling recv, instead of a recv that would say EAGAIN (one syscall fewer per
+  // message in a request/response loop). See short_read_drains_.
+  const bool drained = short_read_drains_ && socket_.read_drained();
   const long n = socket_.run(
-      Socket::Dir::kRead, deadline, [&](int fd) -> long { return ::recv(fd, buf.data(), buf.size(), 0); }, ec);
+      Socket::Dir::kRead, deadline, [&](int fd) -> long { return ::recv(fd, buf.data(), buf.size(), 0); }, ec,
+      drained);
+  if (short_read_drains_) socket_.set_read_drained(n > 0 && static_cast<std::size_t>(n) < buf.size());
   return n < 0 ? 0 : static_cast<std::size_t>(n);
 }
 

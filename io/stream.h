@@ -76,8 +76,16 @@ class StreamSocket {
 
  protected:
   StreamSocket() = default;
-  explicit StreamSocket(spindle::detail::Socket s) : socket_(std::move(s)) {}
+  StreamSocket(spindle::detail::Socket s, bool short_read_drains)
+      : socket_(std::move(s)), short_read_drains_(short_read_drains) {}
   spindle::detail::Socket socket_;
+  // Whether a recv that returns less than asked leaves the receive queue empty,
+  // so that read_some may wait for the next edge instead of trying recv first.
+  // True for TCP: tcp_recvmsg copies until the queue is empty, and stops short with
+  // bytes left only at an urgent mark; that, and a hang-up or an error that came
+  // with the data, bring no later edge: PollDesc::hangup covers them. False for Unix streams: a recv stops after a message that carried file
+  // descriptors or another writer's credentials, with more queued behind it.
+  bool short_read_drains_ = false;
 };
 
 }  // namespace spindle::net

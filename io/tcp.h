@@ -47,7 +47,7 @@ class TcpStream : public StreamSocket {
 
  private:
   friend class TcpListener;
-  explicit TcpStream(spindle::detail::Socket s) : StreamSocket(std::move(s)) {}
+  explicit TcpStream(spindle::detail::Socket s) : StreamSocket(std::move(s), /*short_read_drains=*/true) {}
 };
 
 class TcpListener {

@@ -163,6 +163,88 @@ TEST(Tcp, PeerResetIsReported) {
   });
 }
 
+// After a short read, read_some waits for the next edge instead of calling recv
+// (StreamSocket::short_read_drains_). What came with the data and brings no later
+// edge must still be seen: the end of the stream, a reset, the bytes behind an
+// urgent mark. A second connection keeps a fiber waiting, so that an idle worker
+// blocks in the poller and reads the edges while the reader sleeps: the one edge
+// for the data and the hang-up is then used up by the read that takes the data.
+enum class Burst { kDataThenEof, kDataThenReset, kUrgentMark };
+
+class AfterAShortRead : public ::testing::TestWithParam<Burst> {};
+
+TEST_P(AfterAShortRead, ReadSomeSeesWhatCameWithTheData) {
+  const Burst burst = GetParam();
+  on_fiber([burst] {
+    auto [c, s] = connect_pair();
+    auto [idle_c, idle_s] = connect_pair();
+    auto idler = spindle::spawn([&idle_s] {
+      char b;
+      std::error_code ec;
+      idle_s.read_some(net::MutableBuffer(&b, 1), ec, 60s);
+      return ec;
+    });
+    char buf[256];
+    c.write_all("x");
+    ASSERT_EQ(s.read_some(buf), 1u);  // short: the next read waits for an edge first
+    switch (burst) {
+      case Burst::kDataThenEof:
+        c.write_all("hello");
+        c.shutdown(net::Shutdown::kWrite);
+        break;
+      case Burst::kDataThenReset: {
+        const linger lg{1, 0};  // close() sends RST
+        setsockopt(c.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        c.write_all("hello");
+        c.close();
+        break;
+      }
+      case Burst::kUrgentMark:
+        c.write_all("ab");
+        ASSERT_EQ(::send(c.native_handle(), "!", 1, MSG_OOB), 1);  // recv stops short at its mark
+        c.write_all("cd");
+        break;
+    }
+    spindle::this_fiber::sleep_for(50ms);  // the poller reads the edges meanwhile
+    std::string got;
+    std::error_code ec;
+    // A lost condition parks the reader until this deadline (where read_some tries
+    // recv once more and so finds it): the reads must end long before it.
+    const auto start = spindle::Clock::now();
+    const auto until = start + 20s;
+    for (;;) {
+      const std::size_t n = s.read_some(buf, ec, net::Deadline(until));
+      if (ec || n == 0) break;
+      got.append(buf, n);
+      if (burst == Burst::kUrgentMark && got.size() == 4) break;
+    }
+    EXPECT_LT(spindle::Clock::now() - start, 10s) << "the reader waited for an edge that never came";
+    switch (burst) {
+      case Burst::kDataThenEof:
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, "hello");
+        break;
+      case Burst::kDataThenReset:
+        EXPECT_EQ(ec, std::errc::connection_reset) << ec.message();  // the data may be dropped with the reset
+        break;
+      case Burst::kUrgentMark:
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, "abcd");  // the urgent byte is out of band
+        break;
+    }
+    idle_c.close();
+    idler.join();
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Bursts, AfterAShortRead,
+                         ::testing::Values(Burst::kDataThenEof, Burst::kDataThenReset, Burst::kUrgentMark),
+                         [](const ::testing::TestParamInfo<Burst>& i) {
+                           return i.param == Burst::kDataThenEof     ? std::string("DataThenEof")
+                                  : i.param == Burst::kDataThenReset ? std::string("DataThenReset")
+                                                                     : std::string("UrgentMark");
+                         });
+
 TEST(Tcp, DeadlinesExpire) {
   on_fiber([] {
     std::error_code ec;
@@ -199,7 +281,7 @@ TEST(Tcp, DeadlinesExpire) {
 // Each blocking call, blocked, then ended by request_stop (first) or by close()
 // from another fiber (second). A call that ignored both would run into its 20 s
 // deadline and report timed_out instead.
-enum class Call { kAccept, kRead, kWrite, kConnect };
+enum class Call { kAccept, kRead, kReadAfterShortRead, kWrite, kConnect };
 enum class Ender { kStop, kClose };
 
 class Interrupt : public ::testing::TestWithParam<std::tuple<Call, Ender>> {};
@@ -209,11 +291,12 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
   on_fiber([call = call, ender = ender] {
     auto l = net::TcpListener::bind(net::Endpoint::loopback_v4(0));
     Pair p;
-    if (call == Call::kRead || call == Call::kWrite) {
+    if (call != Call::kAccept && call != Call::kConnect) {
       p.client = net::TcpStream::connect(l.local_endpoint());
       p.server = l.accept();
       set_buffers(p.client.native_handle(), 1024, 1024);
       set_buffers(p.server.native_handle(), 1024, 1024);
+      if (call == Call::kReadAfterShortRead) p.client.write_all("x");
     }
     FullListener full;
     net::TcpStream connecting;
@@ -228,6 +311,11 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
         case Call::kRead: {
           char buf[16];
           p.server.read_some(buf, ec, 20s);
+          break;
+        }
+        case Call::kReadAfterShortRead: {  // the second read waits for an edge before its recv
+          char buf[16];
+          if (p.server.read_some(buf, ec, 20s) == 1) p.server.read_some(buf, ec, 20s);
           break;
         }
         case Call::kWrite: {
@@ -249,7 +337,8 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
     } else {
       switch (call) {
         case Call::kAccept: l.close(); break;
-        case Call::kRead: p.server.close(); break;
+        case Call::kRead:
+        case Call::kReadAfterShortRead: p.server.close(); break;
         case Call::kWrite: p.client.close(); break;
         case Call::kConnect: return blocked.request_stop(), (void)blocked.join();  // no socket to close yet
       }
@@ -259,7 +348,8 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCalls, Interrupt,
-                         ::testing::Combine(::testing::Values(Call::kAccept, Call::kRead, Call::kWrite, Call::kConnect),
+                         ::testing::Combine(::testing::Values(Call::kAccept, Call::kRead, Call::kReadAfterShortRead,
+                                                                 Call::kWrite, Call::kConnect),
                                             ::testing::Values(Ender::kStop, Ender::kClose)));
 
 TEST(Tcp, CloseFromAnotherFiberDuringConnectEndsIt) {

@@ -25,7 +25,7 @@ class UnixStream : public StreamSocket {
 
  private:
   friend class UnixListener;
-  explicit UnixStream(spindle::detail::Socket s) : StreamSocket(std::move(s)) {}
+  explicit UnixStream(spindle::detail::Socket s) : StreamSocket(std::move(s), /*short_read_drains=*/false) {}
 };
 
 class UnixListener {

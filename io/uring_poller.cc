@@ -30,7 +30,7 @@ constexpr unsigned kSqEntries = 64;
 constexpr unsigned kCqEntries = 4096;
 constexpr unsigned kBatch = 128;
 
-constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP;
+constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP | POLLPRI;  // PRI: see PollDesc::hangup
 
 }  // namespace
 
@@ -216,12 +216,15 @@ std::size_t UringPoller::reap() {
       if (d == nullptr) continue;
       const bool more = (c.flags & IORING_CQE_F_MORE) != 0;
       bool read = true, write = true;  // an error or the end of the poll wakes both
+      const auto mask = c.res >= 0 ? static_cast<unsigned>(c.res) : 0u;
       if (c.res >= 0 && more) {
-        const auto mask = static_cast<unsigned>(c.res);
         read = (mask & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
         write = (mask & (POLLOUT | POLLHUP | POLLERR)) != 0;
       }
-      woken += static_cast<std::size_t>(desc_ready(d, static_cast<std::uint32_t>(c.data), read, write, !more));
+      // (A failed or ended poll says nothing of the fd: the next wait polls again.)
+      const bool hangup = (mask & (POLLRDHUP | POLLHUP | POLLERR | POLLPRI)) != 0;
+      woken += static_cast<std::size_t>(
+          desc_ready(d, static_cast<std::uint32_t>(c.data), read, write, !more, hangup));
     }
     if (n < kBatch) break;
   }
