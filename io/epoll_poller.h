@@ -1,7 +1,8 @@
 // EpollPoller: the epoll backend of the Scheduler's Poller seam (sched/poller.h).
 // One per Scheduler: an epoll instance in which every fd waited on from that
 // Scheduler's fibers is registered once, edge-triggered, for both directions
-// (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), plus an eventfd for interrupt().
+// (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET), plus an eventfd for
+// interrupt(). Hang-up, error and urgent-data events also set PollDesc::hangup.
 // An event's data is desc_tag(index, seq) (io_poller.h, poll_desc.h).
 #pragma once
 

@@ -1,6 +1,7 @@
 // detail::Socket: an owned, non-blocking file descriptor known to the netpoller,
 // and the loop every blocking call runs: try the syscall; on EAGAIN wait for
 // readiness (parking the fiber, or blocking a plain thread in poll(2)); retry.
+// (A read after a short read on a TCP stream waits first: run's wait_first.)
 // The public socket types (tcp.h, udp.h, unix.h) and io::File are built on it.
 //
 // Thread safety: any number of fibers and threads may call operations and close()

@@ -1,7 +1,7 @@
 // UringPoller: the io_uring backend of the Scheduler's Poller seam
 // (sched/poller.h), through liburing. Readiness, not completion: each fd waited on
 // from the Scheduler's fibers gets one multishot IORING_OP_POLL_ADD for
-// POLLIN | POLLOUT | POLLRDHUP, edge-triggered (a CQE per wakeup, the first at
+// POLLIN | POLLOUT | POLLRDHUP | POLLPRI, edge-triggered (a CQE per wakeup, the first at
 // once if the fd is ready), whose user_data is desc_tag(index, seq) — the same
 // pollDesc model and stale-event guard as the epoll backend (poll_desc.h). The
 // fibers then retry their read/write/accept syscalls as with epoll.
