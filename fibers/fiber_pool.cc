@@ -1,6 +1,7 @@
 // FiberPool (fibers/fiber_pool.h): the per-thread caches and the global list.
 #include "spindle/fibers/fiber_pool.h"
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <utility>
@@ -16,10 +17,22 @@ constexpr std::size_t kBatch = 64;          // blocks moved per lock of the glob
 constexpr std::size_t kGlobalCache = 16384;  // blocks the global list keeps
 }  // namespace
 
+// The global list is a list of batches, each a chain of blocks of one stack
+// size as a thread cache gave it back: a refill takes a whole batch under the
+// lock without visiting its blocks (each visit would be a cache miss on memory
+// another CPU wrote last).
 struct FiberPool::Global {
   std::mutex lock;
-  Fiber* head = nullptr;
-  std::size_t count = 0;
+  Fiber* batches = nullptr;  // first blocks, linked through pool_next_batch_
+  std::size_t count = 0;     // blocks in all batches
+  // g.count, for threads that do not hold the lock (stored under it). While it is
+  // zero, a thread holding a batch's worth gives it back at once instead of
+  // keeping up to kThreadCache: when fibers are spawned on one thread and end on
+  // another (a game loop's main thread and the workers), the spawner would
+  // otherwise find the list empty at each refill and map a fresh stack (tens of
+  // microseconds on a VM) until every other thread's cache had filled. Relaxed: a
+  // hint; a stale read costs one spill too many or too few.
+  std::atomic<std::size_t> count_hint{0};
 };
 
 FiberPool::Global& FiberPool::global() {
@@ -47,26 +60,40 @@ FiberPool::ThreadCache& FiberPool::cache() {
   return *c;
 }
 
-// Puts the chain `f` (n blocks linked through pool_next_) on the global list
-// under one lock; what does not fit is freed, unless a timer may still refer to it.
+// Puts the chain `f` (n blocks of one stack size linked through pool_next_) on
+// the global list as one batch under one lock; what does not fit is freed,
+// unless a timer may still refer to it.
 void FiberPool::put_global(Fiber* f, std::size_t n) {
   if (n == 0) return;
   Global& g = global();
   Fiber* to_free = nullptr;
   {
     std::lock_guard<std::mutex> lk(g.lock);
-    while (f != nullptr) {
-      Fiber* next = f->pool_next_;
-      if (g.count >= kGlobalCache && f->timers_pending_.load(std::memory_order_acquire) == 0) {
-        f->pool_next_ = to_free;
-        to_free = f;
-      } else {
-        f->pool_next_ = g.head;
-        g.head = f;
-        ++g.count;
+    if (g.count + n > kGlobalCache) {  // rare: keep what fits and what timers still hold
+      Fiber* keep = nullptr;
+      std::size_t kept = 0;
+      while (f != nullptr) {
+        Fiber* next = f->pool_next_;
+        if (g.count + kept >= kGlobalCache && f->timers_pending_.load(std::memory_order_acquire) == 0) {
+          f->pool_next_ = to_free;
+          to_free = f;
+        } else {
+          f->pool_next_ = keep;
+          keep = f;
+          ++kept;
+        }
+        f = next;
       }
-      f = next;
+      f = keep;
+      n = kept;
     }
+    if (f != nullptr) {
+      f->pool_next_batch_ = g.batches;
+      f->pool_batch_len_ = n;
+      g.batches = f;
+      g.count += n;
+    }
+    g.count_hint.store(g.count, std::memory_order_relaxed);
   }
   while (to_free != nullptr) delete std::exchange(to_free, to_free->pool_next_);
 }
@@ -79,25 +106,32 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
     --c.count;
     return f;
   }
-  // Refill: up to kBatch blocks of this size under one lock; the first is
-  // returned, the rest cached here if the cache is empty (it holds one size).
+  // Refill: the first batch of this size. If the cache is empty it keeps the rest
+  // (it holds one size); else only one block is taken and the rest stays a batch.
   Global& g = global();
   Fiber* got = nullptr;
   std::size_t n = 0;
-  const std::size_t want = c.head == nullptr ? kBatch : 1;
   {
     std::lock_guard<std::mutex> lk(g.lock);
-    for (Fiber** p = &g.head; *p != nullptr && n < want;) {
-      if ((*p)->coro_.stack().size() == stack_size) {
-        Fiber* f = *p;
-        *p = f->pool_next_;
-        --g.count;
-        f->pool_next_ = got;
-        got = f;
-        ++n;
+    for (Fiber** p = &g.batches; *p != nullptr; p = &(*p)->pool_next_batch_) {
+      Fiber* b = *p;
+      if (b->coro_.stack().size() != stack_size) continue;
+      if (c.head == nullptr || b->pool_batch_len_ == 1) {
+        *p = b->pool_next_batch_;
+        n = b->pool_batch_len_;
+        got = b;
       } else {
-        p = &(*p)->pool_next_;
+        Fiber* rest = b->pool_next_;
+        rest->pool_next_batch_ = b->pool_next_batch_;
+        rest->pool_batch_len_ = b->pool_batch_len_ - 1;
+        *p = rest;
+        b->pool_next_ = nullptr;
+        n = 1;
+        got = b;
       }
+      g.count -= n;
+      g.count_hint.store(g.count, std::memory_order_relaxed);
+      break;
     }
   }
   if (got == nullptr) return new Fiber(stack_size);
@@ -119,8 +153,10 @@ void FiberPool::release(Fiber* f) {
     put_global(f, 1);
     return;
   }
-  if (c.count == kThreadCache) {
-    // Full: the kBatch most recently cached go to the global list in one lock.
+  if (c.count >= kThreadCache ||
+      (c.count >= kBatch && global().count_hint.load(std::memory_order_relaxed) == 0)) {
+    // Full, or the global list is empty (see Global::count_hint): the kBatch most
+    // recently cached go to the global list in one lock.
     Fiber* chain = c.head;
     Fiber* last = chain;
     for (std::size_t i = 1; i < kBatch; ++i) last = last->pool_next_;

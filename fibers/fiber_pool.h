@@ -4,7 +4,10 @@
 // wait that set it). The global list moves in batches (64 blocks per lock): a game
 // loop's main thread spawns a frame's fibers and the workers release them, so
 // without batches both sides would take the global lock once per fiber, against
-// each other. Internal to fibers/.
+// each other. While the global list is empty, a thread that has a batch's worth
+// cached gives it back at its next release, so that a thread spawning fibers
+// that end elsewhere finds blocks there rather than mapping new stacks
+// (fiber_pool.cc: Global::count_hint). Internal to fibers/.
 #pragma once
 
 #include <cstddef>
