@@ -196,10 +196,13 @@ Stats run_impl(const Options& o) {
     });
     if (std::getenv("FRAME_STATS") != nullptr) {  // where the time went: parks are futex sleeps (and wakes)
       const spindle::SchedulerStats st = sched.stats();
-      std::fprintf(stderr, "frames %d tasks_run %llu steals %llu parks %llu global_polls %llu parked_s %.3f\n", o.frames,
-                   static_cast<unsigned long long>(st.tasks_run), static_cast<unsigned long long>(st.steals),
+      std::fprintf(stderr,
+                   "frames %d tasks_run %llu steals %llu parks %llu global_polls %llu parked_s %.3f paced_wakes %llu "
+                   "paced_misses %llu\n",
+                   o.frames, static_cast<unsigned long long>(st.tasks_run), static_cast<unsigned long long>(st.steals),
                    static_cast<unsigned long long>(st.parks), static_cast<unsigned long long>(st.global_polls),
-                   st.parked_seconds);
+                   st.parked_seconds, static_cast<unsigned long long>(st.paced_wakes),
+                   static_cast<unsigned long long>(st.paced_misses));
     }
     return s;
   }

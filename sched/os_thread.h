@@ -28,6 +28,15 @@ std::vector<int> process_affinity();
 // numbered as above.
 int current_cpu();
 
+// Moves the calling thread off `cpu` now, if its affinity allows another CPU, and
+// leaves its affinity as it was (it is narrowed for the move and restored: the
+// thread stays where the move put it until the OS moves it again). Returns false
+// if it did not move (`cpu` is not the current one, no other CPU is allowed, or
+// the OS refused). For an unpinned worker that would otherwise share a CPU with
+// the thread it waits for work from (Scheduler's anticipate_bursts). Linux only;
+// on Windows it returns false.
+bool move_off_cpu(int cpu);
+
 // Names the calling thread for debuggers and profilers (Linux truncates to 15
 // characters).
 void set_current_thread_name(const std::string& name);

@@ -64,4 +64,20 @@ double process_cpu_seconds() {
 
 int current_cpu() { return sched_getcpu(); }  // vDSO (or rseq): no system call
 
+// sched_setaffinity migrates a running thread at once when its CPU leaves the
+// mask; restoring the mask afterwards does not move it back.
+bool move_off_cpu(int cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return false;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || !CPU_ISSET(cpu, &allowed) || CPU_COUNT(&allowed) < 2) {
+    return false;
+  }
+  cpu_set_t others = allowed;
+  CPU_CLR(cpu, &others);
+  if (sched_setaffinity(0, sizeof(others), &others) != 0) return false;
+  sched_setaffinity(0, sizeof(allowed), &allowed);  // cannot fail: it was accepted before
+  return sched_getcpu() != cpu;
+}
+
 }  // namespace spindle::detail

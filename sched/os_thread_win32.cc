@@ -93,4 +93,7 @@ int current_cpu() {
   return n.Group * kGroupSize + n.Number;
 }
 
+// Not done on Windows: returns false (the worker spins where it is).
+bool move_off_cpu(int) { return false; }
+
 }  // namespace spindle::detail

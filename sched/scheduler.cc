@@ -270,6 +270,8 @@ SchedulerStats Scheduler::stats() const {
     s.global_polls += w->global_polls.load(std::memory_order_relaxed);
     s.parked_seconds += static_cast<double>(w->parked_ns.load(std::memory_order_relaxed)) * 1e-9;
   }
+  s.paced_wakes = paced_wakes_.load(std::memory_order_relaxed);
+  s.paced_misses = paced_misses_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "spindle/sched/burst_pacer.h"
 #include "spindle/sched/executor.h"
 #include "spindle/sched/poller.h"
 #include "spindle/sched/task_list.h"
@@ -69,6 +70,18 @@ struct SchedulerOptions {
   // thread waiting on that CPU for the work's results (a game loop's main thread)
   // runs at once rather than after the window.
   std::chrono::microseconds spin_before_park{50};
+  // Wake ahead of a steady pace of bursts from outside the pool (a game loop's
+  // frames): once a plain thread's submissions to an idle pool have come at a
+  // steady interval (50 us to 100 ms; three in a row within an eighth of it), one
+  // worker ends its park a little before the next is due and spins until a little
+  // after, so the burst finds a worker awake instead of paying a futex wake-up
+  // (tens of microseconds on a VM). The window is learnt from the jitter of the
+  // pace and from how late timed wakes run; a window that passes without its burst
+  // turns this off until the pace is steady again, so an idle Scheduler, or one fed
+  // irregularly, never wakes early. Costs one timed wake and a short spin (about
+  // 40-100 us of one worker) per burst; see sched/burst_pacer.h. False: workers
+  // wake only when work comes.
+  bool anticipate_bursts = true;
   // Names the worker threads ("<name>/<i>") and appears in diagnostics.
   std::string name = "spindle";
   // The machine to place workers on; defaults to Topology::detect(). Tests pass a
@@ -93,6 +106,8 @@ struct SchedulerStats {
   std::uint64_t parks = 0;         // times a worker went to sleep
   std::uint64_t global_polls = 0;  // tasks taken from the global queue
   double parked_seconds = 0;       // summed over workers: time asleep with nothing to do
+  std::uint64_t paced_wakes = 0;   // windows a worker spun in ahead of a predicted burst (anticipate_bursts)
+  std::uint64_t paced_misses = 0;  // of those, windows that passed without the burst
 };
 
 class Scheduler final : public Executor {
@@ -189,6 +204,7 @@ class Scheduler final : public Executor {
   Task* steal(Worker& w, bool with_runnext);
   Task* steal_runnext(Worker& victim);
   Task* spin_for_work(Worker& w);
+  Task* spin_until(Worker& w, Clock::time_point until);
   Task* take_runnext(Worker& w);
   Task* put_runnext(Worker& w, Task* task);
   bool fire_timers(Worker& w, bool try_only = false);
@@ -213,6 +229,13 @@ class Scheduler final : public Executor {
   // workers that are not spinning; the caller unparks them after unlocking.
   std::size_t take_idle_workers_locked(std::size_t n, Worker** out);
   void stop_spinning(Worker& w);
+  // anticipate_bursts: a plain thread's submission (lock_ held) tells the pacer of
+  // a burst if no worker is running a task; a worker ends its window (hit: it
+  // found work in it).
+  void note_outside_submission_locked();
+  bool claim_pacing_locked(Worker& w, Clock::time_point now);
+  void note_ran_out(const Worker& w);
+  void end_pacing(Worker& w, bool hit);
   // Whether anything is queued that a worker other than `w` could take: a local
   // queue, the global queue, another worker's runnext.
   bool work_for_another(const Worker& w) const;
@@ -245,6 +268,18 @@ class Scheduler final : public Executor {
   std::vector<int> idle_;            // parked workers, by index
   std::atomic<int> idle_count_{0};
   std::atomic<int> spinning_{0};     // workers looking for work without parking
+  // anticipate_bursts: the pace of bursts from outside (guarded by lock_), and the
+  // one worker at a time that wakes ahead of the next (claimed with a CAS by a
+  // worker going idle, given back by it when its window ends; only it writes its
+  // Worker::pacing fields).
+  detail::BurstPacer pacer_;
+  std::atomic<Worker*> anticipator_{nullptr};
+  // When the pool last ran out of work (a worker found none with every other one
+  // parked or spinning) and when the last burst came, in Clock ticks: the pacer's
+  // gap model. Relaxed: a stale value only mispredicts, which the window absorbs
+  // or a miss corrects.
+  std::atomic<std::int64_t> ran_out_at_{0}, last_burst_at_{0};
+  std::atomic<std::uint64_t> paced_wakes_{0}, paced_misses_{0};
   // Fibers spawned and not finished, plus the workers' spawn credit (see
   // on_work_started in scheduler.cc).
   std::atomic<std::int64_t> outstanding_{0};

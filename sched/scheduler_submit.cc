@@ -23,6 +23,7 @@ void Scheduler::submit(Task* task, Placement placement) {
     global_.push_back(task);
     // seq_cst: before wake_idle_worker's seq_cst reads (Dekker with stop_spinning).
     global_size_.store(global_.size(), std::memory_order_seq_cst);
+    note_outside_submission_locked();
   }
   wake_idle_worker();
 }
@@ -55,11 +56,13 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
   constexpr std::size_t kMaxBurstWake = 64;
   Worker* woken[kMaxBurstWake];
   std::size_t k;
+  std::size_t spinners;
   {
     std::lock_guard<std::mutex> lk(lock_);
     global_.push_back_chain(first, last, n);
     global_size_.store(global_.size(), std::memory_order_seq_cst);
-    const auto spinners = static_cast<std::size_t>(std::max(0, spinning_.load(std::memory_order_seq_cst)));
+    note_outside_submission_locked();
+    spinners = static_cast<std::size_t>(std::max(0, spinning_.load(std::memory_order_seq_cst)));
     k = n > spinners ? take_idle_workers_locked(std::min(n - spinners, kMaxBurstWake), woken) : 0;
   }
   // A worker pinned to the CPU this thread runs on would, once woken, preempt us
@@ -74,11 +77,30 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
     }
   }
   for (std::size_t i = 0; i < k; ++i) unpark_worker(*woken[i]);
-  // Nobody was parked: the workers are busy or spinning, and spinners poll
-  // global_size_. If none spins, one busy worker reaches the global queue at its
-  // next scheduling point at the latest (its local queue empty, or the fairness
-  // poll), as after submit().
-  if (k == 0) wake_idle_worker();
+  // Nobody was parked and nobody spun: the workers are busy, and one reaches the
+  // global queue at its next scheduling point at the latest (its local queue
+  // empty, or the fairness poll), as after submit(); the call covers a worker
+  // that parked since. With spinners counted above, nothing more: they take the
+  // tasks (or wake another when they stop, as said above). Calling it then would
+  // find spinning_ already back to zero whenever a spinner had just taken the
+  // burst, and wake a parked worker for nothing — a futex wake on this thread's
+  // critical path, and a worker that may land on the CPU running the burst
+  // (measured: bench/frame's main thread left to run all 64 jobs alone).
+  if (k == 0 && spinners == 0) wake_idle_worker();
+}
+
+// A burst starts the pool's work if no worker is running a task: each one is
+// parked (on idle_) or spinning. (A worker between the two, or just woken, counts
+// as running: that burst goes unseen, the pace looks irregular, and nobody wakes
+// early — the safe side.) Relaxed: lock_ orders the idle list; spinning_ may be a
+// moment stale, with the same safe outcome.
+void Scheduler::note_outside_submission_locked() {
+  if (!options_.anticipate_bursts || workers_.size() == 1) return;
+  const auto spinners = static_cast<std::size_t>(std::max(0, spinning_.load(std::memory_order_relaxed)));
+  if (idle_.size() + spinners < workers_.size()) return;
+  const Clock::time_point now = Clock::now();
+  pacer_.on_burst(now, detail::current_cpu(), Clock::time_point(Clock::duration(ran_out_at_.load(std::memory_order_relaxed))));
+  last_burst_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 std::size_t Scheduler::take_idle_workers_locked(std::size_t n, Worker** out) {

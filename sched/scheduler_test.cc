@@ -218,6 +218,59 @@ TEST(SchedulerTest, ABurstWakesEveryWorkerItCanUse) {
   }
 }
 
+// A game loop's shape: a plain thread submits a burst (here one task) every 2 ms
+// and sleeps between them. `n` bursts; the tasks must outlive the Scheduler's use.
+void steady_bursts(Scheduler& sched, std::vector<CountingTask>& tasks, std::atomic<int>& ran, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    CountingTask& t = tasks.emplace_back();
+    t.counter = &ran;
+    t.executor = &sched;
+    sched.submit(&t);
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+// SchedulerOptions::anticipate_bursts: once the pace is steady a worker wakes
+// ahead of the next burst and finds it (a paced wake that is not a miss); once
+// the loop stops, at most the one window already predicted is spent, and the
+// Scheduler is idle again (parked, no CPU).
+TEST(SchedulerTest, AWorkerWakesAheadOfASteadyPaceAndStopsWithIt) {
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "pace"});
+  std::vector<CountingTask> tasks;
+  tasks.reserve(20000);  // never reallocated: submitted tasks stay where they are
+  std::atomic<int> ran{0};
+  // A loaded machine may make the pace irregular for a while (no window then):
+  // keep the loop going until a window caught its burst, for up to 20 s.
+  const auto give_up = Clock::now() + 20s;
+  SchedulerStats st;
+  do {
+    steady_bursts(sched, tasks, ran, 50);
+    st = sched.stats();
+  } while (st.paced_wakes <= st.paced_misses && Clock::now() < give_up && tasks.size() + 50 <= tasks.capacity());
+  ASSERT_GT(st.paced_wakes, st.paced_misses) << "no worker ever woke ahead of a burst and found it ("
+                                              << tasks.size() << " bursts 2 ms apart)";
+  wait_for(ran, static_cast<int>(tasks.size()));
+  // The loop stopped. The window predicted after the last burst may still be spent.
+  std::this_thread::sleep_for(100ms);
+  const SchedulerStats stopped = sched.stats();
+  EXPECT_LE(stopped.paced_wakes, st.paced_wakes + 1);
+  const double before = detail::process_cpu_seconds();
+  std::this_thread::sleep_for(300ms);
+  const double cpu = detail::process_cpu_seconds() - before;
+  EXPECT_EQ(sched.stats().paced_wakes, stopped.paced_wakes) << "a worker woke ahead of bursts that stopped coming";
+  EXPECT_LT(cpu, 0.030);
+}
+
+TEST(SchedulerTest, WithoutAnticipateBurstsNoWorkerWakesAhead) {
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .anticipate_bursts = false, .name = "nopace"});
+  std::vector<CountingTask> tasks;
+  tasks.reserve(200);
+  std::atomic<int> ran{0};
+  steady_bursts(sched, tasks, ran, 200);
+  wait_for(ran, 200);
+  EXPECT_EQ(sched.stats().paced_wakes, 0u);
+}
+
 TEST(SchedulerTest, TwoSchedulersRunSideBySide) {
   std::atomic<int> a{0}, b{0};
   CountingTask ta, tb;  // before the Schedulers: they outlive the workers

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "spindle/sched/os_thread.h"
 #include "spindle/sched/scheduler.h"
@@ -88,6 +90,26 @@ TEST(TopologyTest, WorkersArePinnedAsThePolicySays) {
       EXPECT_EQ(sched.worker_affinity(i), allowed) << "worker " << i;
     }
   }
+}
+
+// Scheduler's anticipate_bursts moves a worker off the CPU its bursts come from.
+TEST(OsThreadTest, MoveOffCpuMovesTheCallerAndLeavesItsAffinityAsItWas) {
+#ifdef _WIN32
+  GTEST_SKIP() << "move_off_cpu is not done on Windows";
+#else
+  if (detail::process_affinity().size() < 2) GTEST_SKIP() << "this process may run on one CPU only";
+  std::thread t([] {
+    const std::vector<int> before = detail::process_affinity();  // the calling thread's
+    EXPECT_FALSE(detail::move_off_cpu(-1));
+    // Retried: the OS may move the thread between the two calls (then it is not on
+    // `cpu` and nothing is done).
+    bool moved = false;
+    for (int i = 0; i < 100 && !moved; ++i) moved = detail::move_off_cpu(detail::current_cpu());
+    EXPECT_TRUE(moved);
+    EXPECT_EQ(detail::process_affinity(), before);
+  });
+  t.join();
+#endif
 }
 
 }  // namespace

@@ -97,6 +97,11 @@ struct Scheduler::Worker {
   // spins before parking again (spin_before_park): one woken for work that
   // another took parks at once instead of spinning beside the worker that has it.
   bool ran_since_park = false;
+  // Owner only: this worker is Scheduler::anticipator_ and wakes at pace_wake to
+  // spin until pace_until for a predicted burst (SchedulerOptions::anticipate_bursts).
+  bool pacing = false;
+  Clock::time_point pace_wake{}, pace_until{};
+  int pace_avoid_cpu = -1;  // the CPU the bursts come from: spin elsewhere
   bool idle = false;        // in sched->idle_; guarded by sched->lock_
   bool woken_spinning = false;  // guarded by sched->lock_: woken by wake_idle_worker
   detail::Parker parker;

@@ -30,6 +30,7 @@ void Scheduler::worker_main(Worker& w) {
     // spinning (and, if it was the last one and more work is queued, wakes another
     // to take it); otherwise submitters would think someone is still looking.
     stop_spinning(w);
+    if (w.pacing) [[unlikely]] end_pacing(w, true);  // work came in (or before) its window
     if (timer_watcher_.load(std::memory_order_relaxed) == &w) [[unlikely]] hand_over_timer_watch(w);
     bump(w.tasks_run);
     w.ran_since_park = true;
@@ -167,7 +168,7 @@ Task* Scheduler::find_work(Worker& w) {
     // Steal, spinning, only while fewer than half the workers spin. The last round
     // also takes runnext tasks that their busy owners do not get to.
     const int busy = static_cast<int>(workers_.size()) - idle_count_.load(std::memory_order_relaxed);
-    if (w.spinning || 2 * spinning_.load(std::memory_order_relaxed) < busy) {
+    if (w.spinning || w.pacing || 2 * spinning_.load(std::memory_order_relaxed) < busy) {
       if (!w.spinning) {
         w.spinning = true;
         spinning_.fetch_add(1, std::memory_order_seq_cst);
@@ -190,12 +191,28 @@ Task* Scheduler::find_work(Worker& w) {
 // Bounded spinning before parking (SchedulerOptions::spin_before_park): while this
 // worker counts in spinning_, submitters wake nobody, so work that arrives within
 // the window is picked up without a futex wake on either side.
+// A worker that woke ahead of a predicted burst (anticipate_bursts, Worker::pacing)
+// spins here too, until its window ends.
 Task* Scheduler::spin_for_work(Worker& w) {
   // Only after running something (Worker::ran_since_park): a worker woken for a
   // single task that another worker took would otherwise spin beside it, on its
   // CPU if unpinned, and delay it by the whole window.
-  if (options_.spin_before_park.count() <= 0 || workers_.size() == 1 || !w.ran_since_park) return nullptr;
-  const auto until = Clock::now() + options_.spin_before_park;
+  if (w.ran_since_park) note_ran_out(w);
+  const bool after_run = options_.spin_before_park.count() > 0 && workers_.size() > 1 && w.ran_since_park;
+  if (!after_run && !w.pacing) return nullptr;
+  auto until = Clock::now();
+  if (after_run) until += options_.spin_before_park;
+  if (w.pacing) {
+    until = std::max(until, w.pace_until);
+    // Spin where the burst's submitter is not (sched/burst_pacer.h).
+    if (detail::current_cpu() == w.pace_avoid_cpu) detail::move_off_cpu(w.pace_avoid_cpu);
+  }
+  Task* found = spin_until(w, until);
+  if (w.pacing && found == nullptr) end_pacing(w, false);  // a hit ends in worker_main
+  return found;
+}
+
+Task* Scheduler::spin_until(Worker& w, Clock::time_point until) {
   do {
     // Yield rather than only pause: the thread waiting for this work's results (a
     // game loop's main thread, woken by the last job) may be runnable on this very
@@ -238,6 +255,10 @@ Task* Scheduler::go_idle(Worker& w, bool& exit) {
       stop_spinning(w);
       return t;
     }
+    if (w.ran_since_park) note_ran_out(w);  // (spin_before_park zero: not noted while spinning)
+    // A burst is due before this worker would wake anyway: spin for it now (back
+    // in find_work, which spins while Worker::pacing) rather than park.
+    if (claim_pacing_locked(w, Clock::now()) && w.pace_wake <= Clock::now()) return nullptr;
     w.idle = true;
     w.woken_spinning = false;
     idle_.push_back(w.index);
@@ -266,6 +287,18 @@ Task* Scheduler::go_idle(Worker& w, bool& exit) {
     if (found == nullptr) park_idle(w);
   }
   std::lock_guard<std::mutex> lk(lock_);
+  if (w.pacing) {
+    const auto now = Clock::now();
+    if (found != nullptr || now < w.pace_wake) {
+      // Woken early (by the burst itself, or a timer), or never parked: this
+      // window is over without a spin; the next park claims one afresh.
+      w.pacing = false;
+      anticipator_.store(nullptr, std::memory_order_relaxed);
+    } else {
+      if (w.idle) pacer_.on_wake(w.pace_wake, now);  // the timed wake: learn its lateness
+      paced_wakes_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   if (w.idle) {  // timed out, re-checked, or spurious: leave the idle list ourselves
     idle_.erase(std::find(idle_.begin(), idle_.end(), w.index));
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
@@ -296,12 +329,59 @@ void Scheduler::park_idle(Worker& w) {
   bump(w.parks);
   std::optional<Clock::time_point> deadline;
   if (d != INT64_MAX) deadline = Clock::time_point(Clock::duration(d));
+  if (w.pacing && (!deadline || w.pace_wake < *deadline)) deadline = w.pace_wake;  // anticipate_bursts
   const auto parked_at = Clock::now();
   w.ran_since_park = false;
   if (!wait_in_poller(w, deadline)) w.parker.park(deadline);  // poller hook
   const auto slept = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - parked_at).count();
   w.parked_ns.store(w.parked_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(slept),
                     std::memory_order_relaxed);
+}
+
+// --- anticipate_bursts (sched/burst_pacer.h) ------------------------------------------
+
+// Called by a worker going idle, lock_ held: if the pacer predicts a burst and no
+// other worker anticipates one, this worker takes the window (Worker::pacing) and
+// parks only until its start.
+bool Scheduler::claim_pacing_locked(Worker& w, Clock::time_point now) {
+  if (!options_.anticipate_bursts || workers_.size() == 1 || w.pacing) return w.pacing;
+  const std::optional<detail::BurstPacer::Window> win =
+      pacer_.window(now, Clock::time_point(Clock::duration(ran_out_at_.load(std::memory_order_relaxed))));
+  if (!win) return false;
+  // Pinned to the submitter's very CPU, it could only take turns with it.
+  if (w.cpus.size() == 1 && w.cpus[0] == win->burst_cpu) return false;
+  Worker* none = nullptr;
+  // Relaxed: the role carries no data; only its holder reads or writes its fields.
+  if (!anticipator_.compare_exchange_strong(none, &w, std::memory_order_relaxed)) return false;
+  w.pacing = true;
+  w.pace_wake = win->wake;
+  w.pace_until = win->until;
+  w.pace_avoid_cpu = win->burst_cpu;
+  return true;
+}
+
+// A worker that ran tasks found no more: if every other one is parked or
+// spinning, the pool ran out of the last burst's work now (the gap model's
+// reference). Only the first such moment after a burst counts.
+void Scheduler::note_ran_out(const Worker& w) {
+  if (!options_.anticipate_bursts || workers_.size() == 1) return;
+  const int others_busy = static_cast<int>(workers_.size()) - idle_count_.load(std::memory_order_relaxed) -
+                          spinning_.load(std::memory_order_relaxed) - (w.spinning ? 0 : 1);
+  if (others_busy > 0) return;
+  if (ran_out_at_.load(std::memory_order_relaxed) > last_burst_at_.load(std::memory_order_relaxed)) return;
+  ran_out_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+// The window ended: with work found (hit), or not — then the pace is forgotten
+// until it is steady again, so a loop that stopped costs one window.
+void Scheduler::end_pacing(Worker& w, bool hit) {
+  w.pacing = false;
+  if (!hit) {
+    std::lock_guard<std::mutex> lk(lock_);
+    pacer_.on_miss();
+    paced_misses_.fetch_add(1, std::memory_order_relaxed);
+  }
+  anticipator_.store(nullptr, std::memory_order_relaxed);
 }
 
 // --- poller hooks (sched/poller.h) ----------------------------------------------------
