@@ -279,11 +279,10 @@ class Fiber final : public Task {
   Fiber* child_ = nullptr;
   std::uint64_t id_ = 0;
   LocalSlots locals_;
-  // FiberPool's links: the next block of a cache or batch; on a batch's first
-  // block in the global list, the next batch and this batch's length.
+  // FiberPool's link: the next block of a cache or batch. (A batch's first block
+  // in the global list also keeps the batch's own links, in inline_payload_'s
+  // storage, which no payload uses while the block is pooled: fiber_pool.cc.)
   Fiber* pool_next_ = nullptr;
-  Fiber* pool_next_batch_ = nullptr;
-  std::size_t pool_batch_len_ = 0;
   alignas(16) unsigned char inline_payload_[kInlinePayload];
 };
 
