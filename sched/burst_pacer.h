@@ -12,8 +12,9 @@
 // (as after spin_before_park) until a little after: one timed wake and a short
 // spin per burst.
 //
-// What counts as a burst: a submission from a plain thread that finds no worker
-// running a task (all parked or spinning) — the pool's work starts there. Two
+// What counts as a burst: a batch submitted from a plain thread (submit_batch,
+// which spawn_many uses) that finds no worker running a task (all parked or
+// spinning) — the pool's work starts there. Two
 // models predict the next one: burst to burst (a loop that sleeps until its next
 // frame's deadline) and from the moment the pool ran out of the last burst's work
 // to the next burst (a loop that sleeps a fixed time after each frame, whose

@@ -70,17 +70,19 @@ struct SchedulerOptions {
   // thread waiting on that CPU for the work's results (a game loop's main thread)
   // runs at once rather than after the window.
   std::chrono::microseconds spin_before_park{50};
-  // Wake ahead of a steady pace of bursts from outside the pool (a game loop's
-  // frames): once a plain thread's submissions to an idle pool have come at a
-  // steady interval (50 us to 100 ms; three in a row within an eighth of it), one
-  // worker ends its park a little before the next is due and spins until a little
-  // after, so the burst finds a worker awake instead of paying a futex wake-up
-  // (tens of microseconds on a VM). The window is learnt from the jitter of the
-  // pace and from how late timed wakes run; a window that passes without its burst
-  // turns this off until the pace is steady again, so an idle Scheduler, or one fed
-  // irregularly, never wakes early. Costs one timed wake and a short spin (about
-  // 40-100 us of one worker) per burst; see sched/burst_pacer.h. False: workers
-  // wake only when work comes.
+  // Wake ahead of a steady pace of bursts from outside the pool: a game loop
+  // whose main thread starts each frame as a spawn_many burst and sleeps between
+  // frames. Once a plain thread's batch submissions (submit_batch) to an idle
+  // pool have come at a steady pace (50 us to 100 ms apart; three in a row within
+  // an eighth of it), one worker ends its park a little before the next is due
+  // and spins until a little after, on another CPU than the submitter's, so the
+  // burst finds a worker awake instead of paying a futex wake-up (90-120 us on a
+  // 2-vCPU KVM guest). The window is learnt from the jitter of the pace and from
+  // how late timed wakes run; one that passes without its burst turns this off
+  // until the pace is steady again, so an idle Scheduler, or one fed irregularly
+  // or one task at a time, never wakes early. Costs one timed wake and a short
+  // spin per burst (bench/frame, 1 ms between frames: ~75 us more CPU per frame);
+  // see sched/burst_pacer.h. False: workers wake only when work comes.
   bool anticipate_bursts = true;
   // Names the worker threads ("<name>/<i>") and appears in diagnostics.
   std::string name = "spindle";

@@ -218,14 +218,21 @@ TEST(SchedulerTest, ABurstWakesEveryWorkerItCanUse) {
   }
 }
 
-// A game loop's shape: a plain thread submits a burst (here one task) every 2 ms
-// and sleeps between them. `n` bursts; the tasks must outlive the Scheduler's use.
-void steady_bursts(Scheduler& sched, std::vector<CountingTask>& tasks, std::atomic<int>& ran, std::size_t n) {
+// A game loop's shape: a plain thread submits a burst (a batch, here of one
+// task, as spawn_many does) every 2 ms and sleeps between them; or, with
+// `batch` false, single submissions at the same pace. `n` bursts; the tasks must
+// outlive the Scheduler's use.
+void steady_bursts(Scheduler& sched, std::vector<CountingTask>& tasks, std::atomic<int>& ran, std::size_t n,
+                   bool batch = true) {
   for (std::size_t i = 0; i < n; ++i) {
     CountingTask& t = tasks.emplace_back();
     t.counter = &ran;
     t.executor = &sched;
-    sched.submit(&t);
+    if (batch) {
+      sched.submit_batch(&t, 1);
+    } else {
+      sched.submit(&t);
+    }
     std::this_thread::sleep_for(2ms);
   }
 }
@@ -267,6 +274,18 @@ TEST(SchedulerTest, WithoutAnticipateBurstsNoWorkerWakesAhead) {
   tasks.reserve(200);
   std::atomic<int> ran{0};
   steady_bursts(sched, tasks, ran, 200);
+  wait_for(ran, 200);
+  EXPECT_EQ(sched.stats().paced_wakes, 0u);
+}
+
+// Single submissions at a steady pace (a ticker thread, or a frame spawned one
+// job at a time) are not bursts: nobody spins ahead of them.
+TEST(SchedulerTest, SingleSubmissionsAtASteadyPaceAreNotAnticipated) {
+  Scheduler sched({.workers = 2, .pinning = Pinning::kNone, .name = "ticker"});
+  std::vector<CountingTask> tasks;
+  tasks.reserve(200);
+  std::atomic<int> ran{0};
+  steady_bursts(sched, tasks, ran, 200, /*batch=*/false);
   wait_for(ran, 200);
   EXPECT_EQ(sched.stats().paced_wakes, 0u);
 }
