@@ -88,9 +88,9 @@ awk -v have_go="$have_go" '
     row("echo, 4096 conns, server peak RSS (std column: raw epoll)", "MiB",
         "echo_spindle_4096_rss_mib", "", "echo_epoll_4096_rss_mib", "echo_go_4096_rss_mib")
     print ""
-    print "Game-loop frame (bench/frame): a plain thread forks 64 jobs of ~2 us and waits, 2 workers each; medians of 5 processes, us."
+    print "Game-loop frame (bench/frame): a plain thread forks 64 jobs of ~2 us and waits, 2 workers each (spindle: default options); medians of 5 processes, us."
     print ""
-    print "| per frame | spindle (default) | spindle, unpinned | oneTBB task_group | std::thread + condvar pool | Go | spindle / TBB |"
+    print "| per frame | spindle spawn_many | spindle spawn + WaitGroup | oneTBB task_group | std::thread + condvar pool | Go | spawn_many / TBB |"
     print "|---|---|---|---|---|---|---|"
     split("sleep:main thread sleeps 1 ms between frames,b2b:frames back to back", modes, ",")
     for (m = 1; m <= 2; m++) {
@@ -99,9 +99,9 @@ awk -v have_go="$have_go" '
       for (k = 1; k <= 3; k++) {
         split(stats[k], st, ":")
         pre = "frame_" mt[1] "_"; suf = "_" st[1] "_us"
-        printf "| %s: %s | %s | %s | %s | %s | %s | %s |\n", mt[2], st[2], cell(pre "spindle" suf, "us"),
-               cell(pre "spindle_unpinned" suf, "us"), cell(pre "tbb" suf, "us"), cell(pre "pool" suf, "us"),
-               have_go ? cell(pre "go" suf, "us") : "(no go)", ratio(pre "spindle" suf, pre "tbb" suf)
+        printf "| %s: %s | %s | %s | %s | %s | %s | %s |\n", mt[2], st[2], cell(pre "spindle_many" suf, "us"),
+               cell(pre "spindle" suf, "us"), cell(pre "tbb" suf, "us"), cell(pre "pool" suf, "us"),
+               have_go ? cell(pre "go" suf, "us") : "(no go)", ratio(pre "spindle_many" suf, pre "tbb" suf)
       }
     }
     print ""

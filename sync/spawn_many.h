@@ -15,7 +15,9 @@
 // none is left. join() claims and runs jobs on the calling thread or fiber itself
 // (as TBB's task_group::wait does) until none is left, so a game loop's main
 // thread works while the workers wake up (tens of microseconds on a VM, see
-// bench/wake_latency) instead of waiting for them, and at the end waits for the
+// bench/wake_latency) instead of waiting for them — at a steady frame rate one
+// is awake already (SchedulerOptions::anticipate_bursts learns the pace of
+// these batch submissions) — and at the end waits for the
 // last jobs only — about a job's length, which it spends awake rather than paying
 // for a sleep and a wake-up. The caller and the fibers together are as many
 // threads as the machine has, so none of them takes another's CPU. A frame of n
