@@ -9,6 +9,7 @@
 //   bench/frame --go /tmp/peers                                # with Go (go build bench/go/peers.go)
 //   FRAME_DUMP=/tmp/lat bench/frame --impl tbb --sleep-us 0     # also every frame's latency, in order
 //   FRAME_STATS=1 bench/frame --impl spindle_many ...           # also the Scheduler's counters (stderr)
+//   FRAME_IO=1 bench/frame --impl spindle_many ...              # with a fiber blocked in accept() (netpoller)
 //
 // Peers, 2 workers each: spindle with default options, unpinned and pinned, each
 // as spawn(...).detach() + WaitGroup and as one spawn_many(...).join() burst
@@ -33,6 +34,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +44,7 @@
 #include <oneapi/tbb/task_group.h>
 
 #include "spindle/fibers/spawn.h"
+#include "spindle/io/tcp.h"
 #include "spindle/sched/scheduler.h"
 #include "spindle/sync/spawn_many.h"
 #include "spindle/sync/wait_group.h"
@@ -191,9 +194,25 @@ Stats run_impl(const Options& o) {
     if (o.impl == "spindle_many_pinned") so.pinning = spindle::Pinning::kCores;
     if (o.spin_us >= 0) so.spin_before_park = std::chrono::microseconds(o.spin_us);
     spindle::Scheduler sched(so);
+    // FRAME_IO=1: a fiber blocked in accept() on a loopback listener all along (a
+    // game that also serves a socket), so the last idle worker waits in the
+    // netpoller rather than on its futex, for timers and paced wakes too.
+    std::optional<spindle::net::TcpListener> listener;
+    std::optional<spindle::JoinHandle<void>> acceptor;
+    if (std::getenv("FRAME_IO") != nullptr) {
+      listener.emplace(spindle::net::TcpListener::bind(spindle::net::Endpoint::loopback_v4(0)));
+      acceptor.emplace(spindle::spawn(sched, [&] {
+        std::error_code ec;
+        (void)listener->accept(ec);  // ends with an error when the listener closes
+      }));
+    }
     const Stats s = run_frames(o, [&] {
       spindle::spawn_many(sched, static_cast<std::size_t>(o.jobs), [](std::size_t) { job(); }).join();
     });
+    if (acceptor) {
+      listener->close();
+      acceptor->join();
+    }
     if (std::getenv("FRAME_STATS") != nullptr) {  // where the time went: parks are futex sleeps (and wakes)
       const spindle::SchedulerStats st = sched.stats();
       std::fprintf(stderr,

@@ -4,8 +4,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 
 #include "io/poll_desc.h"
 
@@ -48,24 +53,36 @@ std::error_code EpollPoller::add(PollDesc* d) {
   return {};
 }
 
-std::size_t EpollPoller::poll() { return run(0, false); }
+std::size_t EpollPoller::poll() { return run(Clock::duration::zero(), false); }
 
 std::size_t EpollPoller::wait(std::optional<Clock::time_point> deadline) {
-  int timeout = -1;
-  if (deadline) {
-    const auto left = *deadline - Clock::now();
-    // Rounded up: waking before the timer is due would only spin the worker.
-    timeout = left <= Clock::duration::zero()
-                  ? 0
-                  : static_cast<int>(std::min<std::int64_t>(
-                        std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
-  }
-  return run(timeout, true);
+  if (!deadline) return run(std::nullopt, true);
+  return run(std::max(*deadline - Clock::now(), Clock::duration::zero()), true);
 }
 
-std::size_t EpollPoller::run(int timeout_ms, bool blocking) {
+// epoll_pwait2 (Linux 5.11) takes the timeout in nanoseconds: a worker that
+// wakes for a timer or ahead of a predicted burst (the Scheduler's
+// anticipate_bursts) wakes when asked. Where it is missing (ENOSYS: older kernels,
+// qemu-user), epoll_wait's milliseconds, rounded up: waking before the deadline
+// would only spin the worker.
+int EpollPoller::epoll_wait_for(epoll_event* events, int max, std::optional<Clock::duration> timeout) {
+  if (!timeout) return ::epoll_wait(epfd_, events, max, -1);
+  if (*timeout == Clock::duration::zero()) return ::epoll_wait(epfd_, events, max, 0);
+  static std::atomic<bool> have_pwait2{true};
+  if (have_pwait2.load(std::memory_order_relaxed)) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*timeout).count();
+    const timespec ts{.tv_sec = static_cast<time_t>(ns / 1'000'000'000), .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
+    const int n = ::epoll_pwait2(epfd_, events, max, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    have_pwait2.store(false, std::memory_order_relaxed);
+  }
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*timeout).count();
+  return ::epoll_wait(epfd_, events, max, static_cast<int>(std::min<std::int64_t>(ms, 1 << 30)));
+}
+
+std::size_t EpollPoller::run(std::optional<Clock::duration> timeout, bool blocking) {
   epoll_event events[kMaxEvents];
-  const int n = ::epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+  const int n = epoll_wait_for(events, kMaxEvents, timeout);
   std::size_t woken = 0;
   for (int i = 0; i < n; ++i) {
     const std::uint64_t data = events[i].data.u64;

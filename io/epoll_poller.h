@@ -3,6 +3,8 @@
 // Scheduler's fibers is registered once, edge-triggered, for both directions
 // (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET), plus an eventfd for
 // interrupt(). Hang-up, error and urgent-data events also set PollDesc::hangup.
+// A blocking wait's deadline is kept to the nanosecond (epoll_pwait2, Linux 5.11;
+// else milliseconds, rounded up).
 // An event's data is desc_tag(index, seq) (io_poller.h, poll_desc.h).
 #pragma once
 
@@ -11,6 +13,8 @@
 #include <system_error>
 
 #include "io/io_poller.h"
+
+struct epoll_event;  // <sys/epoll.h>
 
 namespace spindle::detail {
 
@@ -31,7 +35,10 @@ class EpollPoller final : public IoPoller {
  private:
   // One epoll_wait; `blocking`: this is wait(), the only caller that consumes an
   // interrupt.
-  std::size_t run(int timeout_ms, bool blocking);
+  // Waits up to `timeout` (nullopt: for ever; zero: not at all) and readies what
+  // came.
+  std::size_t run(std::optional<Clock::duration> timeout, bool blocking);
+  int epoll_wait_for(epoll_event* events, int max, std::optional<Clock::duration> timeout);
 
   int epfd_ = -1;
   int eventfd_ = -1;

@@ -207,6 +207,7 @@ Task* Scheduler::spin_for_work(Worker& w) {
     // Spin where the burst's submitter is not (sched/burst_pacer.h).
     if (detail::current_cpu() == w.pace_avoid_cpu) detail::move_off_cpu(w.pace_avoid_cpu);
   }
+  if (w.pacing) SPINDLE_FAULT_POINT();  // a window opening late, or a burst racing its start
   Task* found = spin_until(w, until);
   if (w.pacing && found == nullptr) end_pacing(w, false);  // a hit ends in worker_main
   return found;
@@ -375,6 +376,7 @@ void Scheduler::note_ran_out(const Worker& w) {
 // The window ended: with work found (hit), or not — then the pace is forgotten
 // until it is steady again, so a loop that stopped costs one window.
 void Scheduler::end_pacing(Worker& w, bool hit) {
+  SPINDLE_FAULT_POINT();  // a burst racing the window's end
   w.pacing = false;
   if (!hit) {
     std::lock_guard<std::mutex> lk(lock_);
