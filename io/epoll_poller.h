@@ -33,11 +33,12 @@ class EpollPoller final : public IoPoller {
   void remove(PollDesc*) override {}
 
  private:
-  // One epoll_wait; `blocking`: this is wait(), the only caller that consumes an
-  // interrupt.
-  // Waits up to `timeout` (nullopt: for ever; zero: not at all) and readies what
-  // came.
+  // One wait for events, up to `timeout` (nullopt: for ever; zero: not at all),
+  // then readies what came; `blocking`: this is wait(), the only caller that
+  // consumes an interrupt.
   std::size_t run(std::optional<Clock::duration> timeout, bool blocking);
+  // epoll_pwait2 with `timeout` in nanoseconds, or epoll_wait where the kernel
+  // lacks it (see epoll_poller.cc).
   int epoll_wait_for(epoll_event* events, int max, std::optional<Clock::duration> timeout);
 
   int epfd_ = -1;

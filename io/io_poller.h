@@ -5,7 +5,7 @@
 // a Scheduler's fibers is registered once for both directions, edge-triggered,
 // tagged (descriptor index << 32 | descriptor seq); the backend turns each
 // readiness report into desc_ready(). They differ in how they learn readiness:
-//  - EpollPoller (epoll_poller.h): EPOLLET registrations and epoll_wait.
+//  - EpollPoller (epoll_poller.h): EPOLLET registrations and epoll_pwait2.
 //  - UringPoller (uring_poller.h): a multishot IORING_OP_POLL_ADD per fd and the
 //    completion queue of an io_uring.
 //
