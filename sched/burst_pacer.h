@@ -79,11 +79,13 @@ class PaceModel {
   Duration mean() const { return mean_; }
   // How far before the predicted time the window opens: spun through at every
   // burst, so narrow.
-  Duration early_side() const { return std::clamp<Duration>(4 * jitter_, std::chrono::microseconds(30), mean_ / 4); }
+  // (At least 30 us, at most a quarter of the pace, which wins below 120 us:
+  // not std::clamp, whose bounds must be ordered.)
+  Duration early_side() const { return std::min<Duration>(std::max<Duration>(4 * jitter_, std::chrono::microseconds(30)), mean_ / 4); }
   // How far after it the window closes: spun through only when the burst comes
   // late, and late bursts spread further than early ones (a sleeping thread wakes
   // late, never early), so wide.
-  Duration late_side() const { return std::clamp<Duration>(8 * jitter_, std::chrono::microseconds(60), mean_ / 4); }
+  Duration late_side() const { return std::min<Duration>(std::max<Duration>(8 * jitter_, std::chrono::microseconds(60)), mean_ / 4); }
   // Not steady until the next sample on pace.
   void doubt() { steady_ = std::min(steady_, kSteadyAfter - 1); }
 

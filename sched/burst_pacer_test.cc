@@ -61,6 +61,16 @@ TEST(BurstPacer, PacesOutsideTheRangeGiveNoWindow) {
   EXPECT_FALSE(too_slow.window(b, kNone).has_value());
 }
 
+TEST(BurstPacer, AFastPaceKeepsItsWindowWithinAQuarterOfThePaceOnEachSide) {
+  BurstPacer p;
+  const TP last = feed(p, 100us, 8);  // below the sides' floors (30 / 60 us) times four
+  const auto w = p.window(last, kNone);
+  ASSERT_TRUE(w.has_value());
+  const TP due = last + 100us;
+  EXPECT_EQ(w->until, due + 25us);
+  EXPECT_LT(w->wake, due);
+}
+
 TEST(BurstPacer, AnOverdueBurstHasNoWindow) {
   BurstPacer p;
   const TP last = feed(p, 1ms, 6);
