@@ -95,9 +95,9 @@ void Scheduler::submit_batch(Task* first, std::size_t n) {
 // worker awake for the first one then shared the CPUs with it (bench/frame,
 // spawn + WaitGroup per job, 1 ms between frames: p50 256 us without the
 // anticipation, 328 us with it); and a thread that posts one task at a steady
-// pace (a ticker) should not cost a worker's spinning. (A worker between the two, or just woken, counts
-// as running: that burst goes unseen, the pace looks irregular, and nobody wakes
-// early — the safe side.) Relaxed: lock_ orders the idle list; spinning_ may be a
+// pace (a ticker) should not cost a worker's spinning. (A worker between the
+// two, or just woken, counts as running: that burst goes unseen, the pace looks
+// irregular, and nobody wakes early — the safe side.) Relaxed: lock_ orders the idle list; spinning_ may be a
 // moment stale, with the same safe outcome.
 void Scheduler::note_outside_submission_locked() {
   if (!options_.anticipate_bursts || workers_.size() == 1) return;
