@@ -87,6 +87,8 @@ awk -v have_go="$have_go" '
     }
     row("echo, 4096 conns, server peak RSS (std column: raw epoll)", "MiB",
         "echo_spindle_4096_rss_mib", "", "echo_epoll_4096_rss_mib", "echo_go_4096_rss_mib")
+    row("echo, 10,000 idle conns, peak RSS per connection (std column: raw epoll)", "B",
+        "echo_spindle_idle_bytes_per_conn", "", "echo_epoll_idle_bytes_per_conn", "echo_go_idle_bytes_per_conn")
     print ""
     print "Game-loop frame (bench/frame): a plain thread forks 64 jobs of ~2 us and waits, 2 workers each (spindle: default options); medians of 5 processes, us."
     print ""

@@ -11,7 +11,14 @@
 #   ./bazelw run --config=bench //bench:echo --with-go            # the table
 #   ./bazelw run --config=bench //bench:echo -- --kv               # key value lines
 #   ECHO_SECONDS=3 ECHO_REPS=3 ECHO_CONNS="1 16 256 4096" ECHO_WORKERS=2
-#   ECHO_BACKENDS="epoll io_uring" (defaults; a backend the kernel lacks is skipped)
+#   ECHO_BACKENDS="epoll io_uring" ECHO_IDLE_CONNS=10000 (defaults; a backend the
+#   kernel lacks is skipped; ECHO_IDLE_CONNS=0 skips the idle measurement)
+#
+# Idle connections: each server (and spindle_held, the same server with the Go
+# peer's loop shape: a 4 KiB buffer held on the fiber's stack while it waits) gets
+# ECHO_IDLE_CONNS connections, 1 s of ping-pong on them, then silence; its peak
+# RSS (VmHWM) then, less its RSS before they connected, divided by their number,
+# is the "peak RSS per idle connection".
 set -euo pipefail
 kv_only=0
 [ "${1:-}" = "--kv" ] && kv_only=1
@@ -20,6 +27,7 @@ reps=${ECHO_REPS:-3}
 conns_list=${ECHO_CONNS:-"1 16 256 4096"}
 workers=${ECHO_WORKERS:-2}
 backends=${ECHO_BACKENDS:-"epoll io_uring"}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 10,000 idle connections need the fds
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
@@ -95,6 +103,42 @@ for conns in $conns_list; do
   done
 done
 
+# Peak RSS per idle connection (see the header), interleaved like the load runs.
+idle_conns=${ECHO_IDLE_CONNS:-10000}
+idle_servers="$servers"
+[ -n "$default_spindle" ] && idle_servers="$servers spindle_held"
+if [ "$idle_conns" -gt 0 ]; then
+  for rep in $(seq "$reps"); do
+    for s in $idle_servers; do
+      if [ "$s" = spindle_held ]; then
+        out="$tmp/out.$s"
+        SPINDLE_IO_BACKEND=${default_spindle#spindle_} bench/echo_held_buffer_server --port=0 --workers="$workers" >"$out" 2>&1 &
+        pid=$!
+        for _ in $(seq 200); do grep -q listening "$out" && break; sleep 0.02; done
+        port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out")
+      else
+        start "$s"
+      fi
+      [ -n "$port" ] || { echo "$s did not start" >&2; exit 1; }
+      # A short warm-up first, so that the baseline has the threads and pools a
+      # serving process has.
+      bench/echo_load --port="$port" --conns=16 --seconds=0.3 --size=512 --threads=1 >/dev/null
+      sleep 0.3
+      base=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
+      bench/echo_load --port="$port" --conns="$idle_conns" --seconds=1 --size=512 --threads=1 --hold=60 >"$tmp/idle.out" &
+      lpid=$!
+      for _ in $(seq 1500); do grep -q requests "$tmp/idle.out" && break; sleep 0.02; done
+      sleep 0.5  # the connections are idle now
+      hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+      kill "$lpid" 2>/dev/null || true
+      wait "$lpid" 2>/dev/null || true
+      kill "$pid"
+      wait "$pid" 2>/dev/null || true
+      echo "echo_${s}_idle_bytes_per_conn $(( (hwm - base) * 1024 / idle_conns ))" >>"$kv"
+    done
+  done
+fi
+
 # Medians over the repetitions.
 sort -k1,1 -k2,2g "$kv" | awk '
   { if ($1 != key) { if (key != "") flush(); key = $1; n = 0 } vals[++n] = $2 }
@@ -111,7 +155,7 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 echo "512-byte echo ping-pong, ${seconds} s per run, median of ${reps}, ${workers} workers / GOMAXPROCS=${workers};"
 echo "spindle_<backend>: SPINDLE_IO_BACKEND=<backend>. <server>/Go: ratio of requests/s (above 1: faster than Go)."
 echo
-awk -v servers="$servers" -v conns="$conns_list" '
+awk -v servers="$servers" -v conns="$conns_list" -v idle="$idle_conns" '
   { v[$1] = $2 }
   function g(s, c, f) { k = "echo_" s "_" c "_" f; return (k in v) ? v[k] : "-" }
   END {
@@ -129,5 +173,16 @@ awk -v servers="$servers" -v conns="$conns_list" '
         if (("echo_epoll_" C[i] "_rps" in v) && v["echo_epoll_" C[i] "_rps"] > 0)
           printf "| %s | %s/epoll server | %.2fx | | | | |\n", C[i], S[j], v["echo_" S[j] "_" C[i] "_rps"] / v["echo_epoll_" C[i] "_rps"]
       }
+    }
+    if (!(("echo_go_idle_bytes_per_conn" in v) || ("echo_epoll_idle_bytes_per_conn" in v))) exit
+    print ""
+    print "| " idle " idle connections | peak RSS per connection, bytes | / Go |"
+    print "|---|---|---|"
+    n = split(servers " spindle_held", T, " ")
+    for (j = 1; j <= n; j++) {
+      k = "echo_" T[j] "_idle_bytes_per_conn"
+      if (!(k in v)) continue
+      r = ("echo_go_idle_bytes_per_conn" in v) ? sprintf("%.2fx", v[k] / v["echo_go_idle_bytes_per_conn"]) : "-"
+      printf "| %s | %d | %s |\n", T[j], v[k], r
     }
   }' "$tmp/med"

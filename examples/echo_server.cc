@@ -1,10 +1,12 @@
 // echo_server: a TCP echo server on spindle — a fiber per connection, written as
-// plain blocking code; each fiber parks while its socket has nothing to read.
+// plain blocking code; each fiber parks while its socket has nothing to read, and
+// holds a read buffer only while it has bytes to echo.
 //
 //   ./bazelw run //examples:echo_server -- --port=9000 --workers=2
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "spindle/fibers/spawn.h"
 #include "spindle/io/tcp.h"
@@ -28,10 +30,13 @@ int main(int argc, char** argv) {
       net::TcpStream conn = listener.accept();
       conn.set_nodelay(true);
       spindle::spawn([c = std::move(conn)]() mutable {
-        char buf[4096];
-        std::error_code ec;
-        while (std::size_t n = c.read_some(buf, ec)) {  // 0: the client closed; ec: an error
-          if (c.write_all(net::ConstBuffer(buf, n), ec); ec) break;
+        std::error_code ec;  // set by an error; the loop also ends when the client closes (n == 0)
+        // Wait before taking a buffer: an idle connection then holds no buffer, only
+        // its parked fiber (one touched stack page) — about 5 KiB, not 9.
+        while (c.wait_readable(ec), !ec) {
+          auto buf = std::make_unique_for_overwrite<char[]>(4096);
+          const std::size_t n = c.read_some(net::MutableBuffer(buf.get(), 4096), ec);
+          if (n == 0 || c.write_all(net::ConstBuffer(buf.get(), n), ec) < n) break;
         }
       }).detach();
     }

@@ -168,7 +168,9 @@ void desc_close(PollDesc* d, std::uint32_t seq) {
   desc_release(d);
 }
 
-std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline, bool after_drain) {
+std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline, bool after_drain,
+                          bool* parked) {
+  if (parked != nullptr) *parked = false;
   Fiber* f = current_fiber();
   IoPoller* poller = nullptr;
   if (f != nullptr) {
@@ -235,6 +237,7 @@ std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_po
   }
   switch (iw.reason) {
     case IoWait::kReady:
+      if (parked != nullptr) *parked = true;
       return {};
     case IoWait::kClosed:
       return std::make_error_code(std::errc::bad_file_descriptor);

@@ -98,8 +98,13 @@ void desc_close(PollDesc* d, std::uint32_t seq);
 // reported before the short read, whose condition outlives it (hang-up, error,
 // urgent data: `hangup`). With after_drain set, desc_wait returns at once once the
 // fd has reported one of those, and the caller's syscall sees it.
+//
+// parked (optional): set to true when the call parked and a readiness event ended
+// it; false when it returned at once on an edge that came before it was called
+// (slot.ready), which may describe bytes that a read has taken since, or on a
+// hang-up (after_drain), or on a plain thread.
 std::error_code desc_wait(PollDesc* d, IoMode mode, std::optional<Clock::time_point> deadline,
-                          bool after_drain = false);
+                          bool after_drain = false, bool* parked = nullptr);
 
 // Readiness from a poller: ends the waits on `d` (if `seq` is still current) for
 // the directions in `read`/`write`. `disarmed`: the backend says the registration

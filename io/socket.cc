@@ -117,12 +117,12 @@ long Socket::run(Dir dir, net::Deadline deadline, long (*op)(int fd, void* ctx),
   }
 }
 
-std::error_code Socket::wait(Dir dir, net::Deadline deadline) {
+std::error_code Socket::wait(Dir dir, net::Deadline deadline, bool after_drain, bool* parked) {
   Ref ref(desc_, seq_);
   if (!ref) return closed();
   const std::optional<Clock::time_point> until = deadline ? deadline.at() : this->deadline(dir);
   if (until && Clock::now() >= *until) return std::make_error_code(std::errc::timed_out);
-  return desc_wait(desc_, mode_of(dir), until);
+  return desc_wait(desc_, mode_of(dir), until, after_drain, parked);
 }
 
 }  // namespace spindle::detail

@@ -63,8 +63,9 @@ class Socket {
   // syscall or an edge wait, never a lost byte (desc_wait's after_drain).
   bool read_drained() const { return read_drained_.load(std::memory_order_relaxed); }
   void set_read_drained(bool v) { read_drained_.store(v, std::memory_order_relaxed); }
-  // Waits once for `dir` readiness (used by connect), with a reference held.
-  std::error_code wait(Dir dir, net::Deadline deadline);
+  // Waits once for `dir` readiness (connect, StreamSocket::wait_readable), with a
+  // reference held. after_drain, parked: desc_wait's.
+  std::error_code wait(Dir dir, net::Deadline deadline, bool after_drain = false, bool* parked = nullptr);
 
   // Go's SetReadDeadline / SetWriteDeadline: the deadline of calls that give none.
   void set_deadline(Dir dir, net::Deadline deadline);

@@ -28,6 +28,60 @@ std::size_t StreamSocket::read_some(MutableBuffer buf, Deadline deadline) {
   return n;
 }
 
+void StreamSocket::wait_readable(std::error_code& ec, Deadline deadline) noexcept {
+  ec.clear();
+  if (!(short_read_drains_ && socket_.read_drained())) {
+    // Bytes may be queued whose edge a poller has already reported: look first
+    // (recv with MSG_PEEK takes nothing), and wait only when nothing is there.
+    char byte;
+    socket_.run(
+        Socket::Dir::kRead, deadline, [&](int fd) -> long { return ::recv(fd, &byte, 1, MSG_PEEK); }, ec);
+    return;
+  }
+  // The last read emptied the receive queue, so the next arrival brings an edge:
+  // wait for it without a syscall, as read_some's wait_first does.
+  bool after_drain = true;
+  for (;;) {
+    bool parked = false;
+    const std::error_code wait_ec = socket_.wait(Socket::Dir::kRead, deadline, after_drain, &parked);
+    if (wait_ec == std::errc::bad_file_descriptor) {
+      ec = wait_ec;
+      return;
+    }
+    if (!wait_ec && parked) break;  // an edge that came while we waited: readable
+    // An edge that came before we waited (io_uring's poll events often describe
+    // bytes the last read has taken since), a hang-up or error (after_drain), a
+    // deadline or a stop request: look, without waiting.
+    bool empty = false;
+    char byte;
+    socket_.run(Socket::Dir::kRead, deadline, [&](int fd) -> long {
+      const long n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        empty = true;
+        return 0;
+      }
+      return n;
+    }, ec);
+    if (ec || !empty) break;  // an error (this call reports it), bytes, or the end of the stream
+    if (wait_ec) {            // nothing there and the deadline or stop stands
+      ec = wait_ec;
+      return;
+    }
+    // Nothing there: wait for the next edge. Each pass uses up one edge, so this
+    // does not spin; a hang-up flag (urgent data with nothing else to read) must
+    // not end the next wait at once.
+    after_drain = false;
+  }
+  // The read after us must try recv first, not wait for another edge.
+  socket_.set_read_drained(false);
+}
+
+void StreamSocket::wait_readable(Deadline deadline) {
+  std::error_code ec;
+  wait_readable(ec, deadline);
+  throw_if(ec, "spindle::net wait_readable");
+}
+
 std::size_t StreamSocket::read_exact(MutableBuffer buf, std::error_code& ec, Deadline deadline) noexcept {
   auto* p = static_cast<unsigned char*>(buf.data());
   std::size_t done = 0;

@@ -34,6 +34,16 @@ class StreamSocket {
   std::size_t read_some(MutableBuffer buf, Deadline deadline = {});
   std::size_t read_some(MutableBuffer buf, std::error_code& ec, Deadline deadline = {}) noexcept;
 
+  // Waits until a read would find something: bytes, the end of the stream, or an
+  // error (which this call reports). Reads nothing. For servers that hold many idle
+  // connections: a fiber that waits here before it takes a read buffer (from the
+  // heap or a pool) holds no buffer while its connection is idle — a parked fiber
+  // is then one touched stack page and its bookkeeping (see README, "Networking").
+  // Rarely (an edge that raced the previous read) it returns with nothing there
+  // yet, and the read after it waits as usual.
+  void wait_readable(Deadline deadline = {});
+  void wait_readable(std::error_code& ec, Deadline deadline = {}) noexcept;
+
   // Reads exactly buf.size() bytes. Fails with net::Error::kEof if the stream
   // ends first; the error_code form returns how many bytes it did read.
   void read_exact(MutableBuffer buf, Deadline deadline = {});

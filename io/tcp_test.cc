@@ -169,13 +169,15 @@ TEST(Tcp, PeerResetIsReported) {
 // urgent mark. A second connection keeps a fiber waiting, so that an idle worker
 // blocks in the poller and reads the edges while the reader sleeps: the one edge
 // for the data and the hang-up is then used up by the read that takes the data.
+// The second parameter: each read_some is preceded by wait_readable, which after a
+// short read also waits for an edge first.
 enum class Burst { kDataThenEof, kDataThenReset, kUrgentMark };
 
-class AfterAShortRead : public ::testing::TestWithParam<Burst> {};
+class AfterAShortRead : public ::testing::TestWithParam<std::tuple<Burst, bool>> {};
 
 TEST_P(AfterAShortRead, ReadSomeSeesWhatCameWithTheData) {
-  const Burst burst = GetParam();
-  on_fiber([burst] {
+  const auto [burst, wait_first] = GetParam();
+  on_fiber([burst = burst, wait_first = wait_first] {
     auto [c, s] = connect_pair();
     auto [idle_c, idle_s] = connect_pair();
     auto idler = spindle::spawn([&idle_s] {
@@ -213,6 +215,10 @@ TEST_P(AfterAShortRead, ReadSomeSeesWhatCameWithTheData) {
     const auto start = spindle::Clock::now();
     const auto until = start + 20s;
     for (;;) {
+      if (wait_first) {
+        s.wait_readable(ec, net::Deadline(until));
+        if (ec) break;
+      }
       const std::size_t n = s.read_some(buf, ec, net::Deadline(until));
       if (ec || n == 0) break;
       got.append(buf, n);
@@ -238,11 +244,15 @@ TEST_P(AfterAShortRead, ReadSomeSeesWhatCameWithTheData) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Bursts, AfterAShortRead,
-                         ::testing::Values(Burst::kDataThenEof, Burst::kDataThenReset, Burst::kUrgentMark),
-                         [](const ::testing::TestParamInfo<Burst>& i) {
-                           return i.param == Burst::kDataThenEof     ? std::string("DataThenEof")
-                                  : i.param == Burst::kDataThenReset ? std::string("DataThenReset")
-                                                                     : std::string("UrgentMark");
+                         ::testing::Combine(::testing::Values(Burst::kDataThenEof, Burst::kDataThenReset,
+                                                              Burst::kUrgentMark),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<Burst, bool>>& i) {
+                           const Burst b = std::get<0>(i.param);
+                           return std::string(b == Burst::kDataThenEof     ? "DataThenEof"
+                                              : b == Burst::kDataThenReset ? "DataThenReset"
+                                                                           : "UrgentMark") +
+                                  (std::get<1>(i.param) ? "_WaitReadableFirst" : "");
                          });
 
 TEST(Tcp, DeadlinesExpire) {
@@ -281,7 +291,7 @@ TEST(Tcp, DeadlinesExpire) {
 // Each blocking call, blocked, then ended by request_stop (first) or by close()
 // from another fiber (second). A call that ignored both would run into its 20 s
 // deadline and report timed_out instead.
-enum class Call { kAccept, kRead, kReadAfterShortRead, kWrite, kConnect };
+enum class Call { kAccept, kRead, kReadAfterShortRead, kWaitReadable, kWaitReadableAfterShortRead, kWrite, kConnect };
 enum class Ender { kStop, kClose };
 
 class Interrupt : public ::testing::TestWithParam<std::tuple<Call, Ender>> {};
@@ -296,7 +306,7 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
       p.server = l.accept();
       set_buffers(p.client.native_handle(), 1024, 1024);
       set_buffers(p.server.native_handle(), 1024, 1024);
-      if (call == Call::kReadAfterShortRead) p.client.write_all("x");
+      if (call == Call::kReadAfterShortRead || call == Call::kWaitReadableAfterShortRead) p.client.write_all("x");
     }
     FullListener full;
     net::TcpStream connecting;
@@ -316,6 +326,14 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
         case Call::kReadAfterShortRead: {  // the second read waits for an edge before its recv
           char buf[16];
           if (p.server.read_some(buf, ec, 20s) == 1) p.server.read_some(buf, ec, 20s);
+          break;
+        }
+        case Call::kWaitReadable:
+          p.server.wait_readable(ec, 20s);
+          break;
+        case Call::kWaitReadableAfterShortRead: {  // waits for an edge, without a syscall first
+          char buf[16];
+          if (p.server.read_some(buf, ec, 20s) == 1) p.server.wait_readable(ec, 20s);
           break;
         }
         case Call::kWrite: {
@@ -338,7 +356,9 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
       switch (call) {
         case Call::kAccept: l.close(); break;
         case Call::kRead:
-        case Call::kReadAfterShortRead: p.server.close(); break;
+        case Call::kReadAfterShortRead:
+        case Call::kWaitReadable:
+        case Call::kWaitReadableAfterShortRead: p.server.close(); break;
         case Call::kWrite: p.client.close(); break;
         case Call::kConnect: return blocked.request_stop(), (void)blocked.join();  // no socket to close yet
       }
@@ -349,6 +369,7 @@ TEST_P(Interrupt, EndsTheBlockedCall) {
 
 INSTANTIATE_TEST_SUITE_P(AllCalls, Interrupt,
                          ::testing::Combine(::testing::Values(Call::kAccept, Call::kRead, Call::kReadAfterShortRead,
+                                                                 Call::kWaitReadable, Call::kWaitReadableAfterShortRead,
                                                                  Call::kWrite, Call::kConnect),
                                             ::testing::Values(Ender::kStop, Ender::kClose)));
 

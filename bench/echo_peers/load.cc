@@ -3,8 +3,11 @@
 // before sending the next (ping-pong), for a fixed duration. Driven by T threads,
 // each with its own epoll set. Prints one line:
 //   requests=<n> seconds=<s> rps=<r> p50_us=<x> p99_us=<y> errors=<e>
+// With --hold=S it then keeps every connection open and silent for S seconds
+// before closing them (after printing the line, so a caller can measure the
+// server with N idle connections; bench/echo.sh does).
 //
-//   load --port=9000 --conns=256 --seconds=5 --size=512 --threads=1
+//   load --port=9000 --conns=256 --seconds=5 --size=512 --threads=1 [--hold=S]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -114,15 +117,16 @@ void drive(std::vector<Conn>& conns, std::size_t size, Clock::time_point until, 
 
 int main(int argc, char** argv) {
   int port = 9000, conns = 16, threads = 1;
-  double seconds = 5;
+  double seconds = 5, hold = 0;
   std::size_t size = 512;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--port=", 7) == 0) port = std::atoi(argv[i] + 7);
     else if (std::strncmp(argv[i], "--conns=", 8) == 0) conns = std::atoi(argv[i] + 8);
     else if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
     else if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
+    else if (std::strncmp(argv[i], "--hold=", 7) == 0) hold = std::atof(argv[i] + 7);
     else if (std::strncmp(argv[i], "--size=", 7) == 0) size = static_cast<std::size_t>(std::atol(argv[i] + 7));
-    else return std::fprintf(stderr, "usage: load --port=N [--conns=N] [--seconds=S] [--size=B] [--threads=N]\n"), 2;
+    else return std::fprintf(stderr, "usage: load --port=N [--conns=N] [--seconds=S] [--size=B] [--threads=N] [--hold=S]\n"), 2;
   }
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);
@@ -156,6 +160,8 @@ int main(int argc, char** argv) {
   std::printf("requests=%llu seconds=%.2f rps=%.0f p50_us=%.1f p99_us=%.1f errors=%llu\n",
               static_cast<unsigned long long>(all.requests), elapsed, static_cast<double>(all.requests) / elapsed, p50,
               p99, static_cast<unsigned long long>(all.errors));
+  std::fflush(stdout);
+  if (hold > 0) std::this_thread::sleep_for(std::chrono::duration<double>(hold));
   for (auto& g : groups)
     for (auto& c : g) ::close(c.fd);
   return all.errors == 0 ? 0 : 1;
