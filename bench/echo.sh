@@ -14,11 +14,13 @@
 #   ECHO_BACKENDS="epoll io_uring" ECHO_IDLE_CONNS=10000 (defaults; a backend the
 #   kernel lacks is skipped; ECHO_IDLE_CONNS=0 skips the idle measurement)
 #
-# Idle connections: each server (and spindle_held, the same server with the Go
-# peer's loop shape: a 4 KiB buffer held on the fiber's stack while it waits) gets
-# ECHO_IDLE_CONNS connections, 1 s of ping-pong on them, then silence; its peak
-# RSS (VmHWM) then, less its RSS before they connected, divided by their number,
-# is the "peak RSS per idle connection".
+# Idle connections: each server gets ECHO_IDLE_CONNS connections, 1 s of
+# ping-pong on them, then silence; its peak RSS (VmHWM) then, less its RSS before
+# they connected, divided by their number, is the "peak RSS per idle connection".
+# Two more servers run only here: spindle_held, spindle's server with the Go
+# peer's loop shape (a 4 KiB buffer held on the fiber's stack while it waits), and
+# go_rawconn, Go's server with spindle's shape (it waits for readability before it
+# takes a pooled buffer).
 set -euo pipefail
 kv_only=0
 [ "${1:-}" = "--kv" ] && kv_only=1
@@ -36,8 +38,10 @@ for b in $backends; do spindles="$spindles spindle_$b"; done
 servers="$spindles epoll"
 if command -v go >/dev/null 2>&1; then
   export GOCACHE=${TMPDIR:-/tmp}/spindle-gocache GO111MODULE=off
-  cp bench/echo_peers/echo.go "$tmp/echo.go"  # a real file: go does not build through the runfiles symlink
-  (cd "$tmp" && go build -o echo_go echo.go)
+  # Real files: go does not build through the runfiles symlinks.
+  cp bench/echo_peers/echo.go "$tmp/echo.go"
+  cp bench/echo_peers/echo_rawconn.go "$tmp/echo_rawconn.go"
+  (cd "$tmp" && go build -o echo_go echo.go && go build -o echo_go_rawconn echo_rawconn.go)
   servers="$spindles go epoll"
 fi
 
@@ -106,13 +110,18 @@ done
 # Peak RSS per idle connection (see the header), interleaved like the load runs.
 idle_conns=${ECHO_IDLE_CONNS:-10000}
 idle_servers="$servers"
-[ -n "$default_spindle" ] && idle_servers="$servers spindle_held"
+[ -n "$default_spindle" ] && idle_servers="$idle_servers spindle_held"
+[ -x "$tmp/echo_go_rawconn" ] && idle_servers="$idle_servers go_rawconn"
 if [ "$idle_conns" -gt 0 ]; then
   for rep in $(seq "$reps"); do
     for s in $idle_servers; do
-      if [ "$s" = spindle_held ]; then
+      if [ "$s" = spindle_held ] || [ "$s" = go_rawconn ]; then
         out="$tmp/out.$s"
-        SPINDLE_IO_BACKEND=${default_spindle#spindle_} bench/echo_held_buffer_server --port=0 --workers="$workers" >"$out" 2>&1 &
+        if [ "$s" = spindle_held ]; then
+          SPINDLE_IO_BACKEND=${default_spindle#spindle_} bench/echo_held_buffer_server --port=0 --workers="$workers" >"$out" 2>&1 &
+        else
+          GOMAXPROCS=$workers "$tmp/echo_go_rawconn" --port=0 >"$out" 2>&1 &
+        fi
         pid=$!
         for _ in $(seq 200); do grep -q listening "$out" && break; sleep 0.02; done
         port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out")
@@ -178,7 +187,7 @@ awk -v servers="$servers" -v conns="$conns_list" -v idle="$idle_conns" '
     print ""
     print "| " idle " idle connections | peak RSS per connection, bytes | / Go |"
     print "|---|---|---|"
-    n = split(servers " spindle_held", T, " ")
+    n = split(servers " spindle_held go_rawconn", T, " ")
     for (j = 1; j <= n; j++) {
       k = "echo_" T[j] "_idle_bytes_per_conn"
       if (!(k in v)) continue
