@@ -39,8 +39,10 @@ class StreamSocket {
   // connections: a fiber that waits here before it takes a read buffer (from the
   // heap or a pool) holds no buffer while its connection is idle — a parked fiber
   // is then one touched stack page and its bookkeeping (see README, "Networking").
-  // Rarely (an edge that raced the previous read) it returns with nothing there
-  // yet, and the read after it waits as usual.
+  // Sometimes (a readiness event that arrived while it waited but described bytes
+  // the previous read had already taken: rare on epoll, commoner on io_uring) it
+  // returns with nothing there yet, and the read after it waits as usual. The
+  // deadline, the stop request and close() end it as they end read_some.
   void wait_readable(Deadline deadline = {});
   void wait_readable(std::error_code& ec, Deadline deadline = {}) noexcept;
 
