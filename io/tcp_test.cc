@@ -24,22 +24,11 @@
 
 namespace net = spindle::net;
 using namespace std::chrono_literals;
+using spindle::io_test::connect_pair;
 using spindle::io_test::set_buffers;
+using Pair = spindle::io_test::TcpPair;
 
 namespace {
-
-// A connected pair on loopback: `server` accepted from a fresh listener.
-struct Pair {
-  net::TcpStream client, server;
-};
-
-Pair connect_pair(const net::Endpoint& where = net::Endpoint::loopback_v4(0)) {
-  auto l = net::TcpListener::bind(where);
-  Pair p;
-  p.client = net::TcpStream::connect(l.local_endpoint());
-  p.server = l.accept();
-  return p;
-}
 
 // A listener whose accept queue is full, so that a further connect() hangs (the
 // kernel drops its SYNs). Holds the connections that filled it.
@@ -162,98 +151,6 @@ TEST(Tcp, PeerResetIsReported) {
     EXPECT_EQ(reader.join(), std::errc::connection_reset);
   });
 }
-
-// After a short read, read_some waits for the next edge instead of calling recv
-// (StreamSocket::short_read_drains_). What came with the data and brings no later
-// edge must still be seen: the end of the stream, a reset, the bytes behind an
-// urgent mark. A second connection keeps a fiber waiting, so that an idle worker
-// blocks in the poller and reads the edges while the reader sleeps: the one edge
-// for the data and the hang-up is then used up by the read that takes the data.
-// The second parameter: each read_some is preceded by wait_readable, which after a
-// short read also waits for an edge first.
-enum class Burst { kDataThenEof, kDataThenReset, kUrgentMark };
-
-class AfterAShortRead : public ::testing::TestWithParam<std::tuple<Burst, bool>> {};
-
-TEST_P(AfterAShortRead, ReadSomeSeesWhatCameWithTheData) {
-  const auto [burst, wait_first] = GetParam();
-  on_fiber([burst = burst, wait_first = wait_first] {
-    auto [c, s] = connect_pair();
-    auto [idle_c, idle_s] = connect_pair();
-    auto idler = spindle::spawn([&idle_s] {
-      char b;
-      std::error_code ec;
-      idle_s.read_some(net::MutableBuffer(&b, 1), ec, 60s);
-      return ec;
-    });
-    char buf[256];
-    c.write_all("x");
-    ASSERT_EQ(s.read_some(buf), 1u);  // short: the next read waits for an edge first
-    switch (burst) {
-      case Burst::kDataThenEof:
-        c.write_all("hello");
-        c.shutdown(net::Shutdown::kWrite);
-        break;
-      case Burst::kDataThenReset: {
-        const linger lg{1, 0};  // close() sends RST
-        setsockopt(c.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        c.write_all("hello");
-        c.close();
-        break;
-      }
-      case Burst::kUrgentMark:
-        c.write_all("ab");
-        ASSERT_EQ(::send(c.native_handle(), "!", 1, MSG_OOB), 1);  // recv stops short at its mark
-        c.write_all("cd");
-        break;
-    }
-    spindle::this_fiber::sleep_for(50ms);  // the poller reads the edges meanwhile
-    std::string got;
-    std::error_code ec;
-    // A lost condition parks the reader until this deadline (where read_some tries
-    // recv once more and so finds it): the reads must end long before it.
-    const auto start = spindle::Clock::now();
-    const auto until = start + 20s;
-    for (;;) {
-      if (wait_first) {
-        s.wait_readable(ec, net::Deadline(until));
-        if (ec) break;
-      }
-      const std::size_t n = s.read_some(buf, ec, net::Deadline(until));
-      if (ec || n == 0) break;
-      got.append(buf, n);
-      if (burst == Burst::kUrgentMark && got.size() == 4) break;
-    }
-    EXPECT_LT(spindle::Clock::now() - start, 10s) << "the reader waited for an edge that never came";
-    switch (burst) {
-      case Burst::kDataThenEof:
-        EXPECT_FALSE(ec) << ec.message();
-        EXPECT_EQ(got, "hello");
-        break;
-      case Burst::kDataThenReset:
-        EXPECT_EQ(ec, std::errc::connection_reset) << ec.message();  // the data may be dropped with the reset
-        break;
-      case Burst::kUrgentMark:
-        EXPECT_FALSE(ec) << ec.message();
-        EXPECT_EQ(got, "abcd");  // the urgent byte is out of band
-        break;
-    }
-    idle_c.close();
-    idler.join();
-  });
-}
-
-INSTANTIATE_TEST_SUITE_P(Bursts, AfterAShortRead,
-                         ::testing::Combine(::testing::Values(Burst::kDataThenEof, Burst::kDataThenReset,
-                                                              Burst::kUrgentMark),
-                                            ::testing::Bool()),
-                         [](const ::testing::TestParamInfo<std::tuple<Burst, bool>>& i) {
-                           const Burst b = std::get<0>(i.param);
-                           return std::string(b == Burst::kDataThenEof     ? "DataThenEof"
-                                              : b == Burst::kDataThenReset ? "DataThenReset"
-                                                                           : "UrgentMark") +
-                                  (std::get<1>(i.param) ? "_WaitReadableFirst" : "");
-                         });
 
 TEST(Tcp, DeadlinesExpire) {
   on_fiber([] {

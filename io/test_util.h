@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "spindle/io/tcp.h"
+
 namespace spindle::io_test {
 
 // The one knob of the many-connection tests: SPINDLE_IO_TEST_SCALE divides their
@@ -46,6 +48,19 @@ inline long raise_fd_limit(long want) {
     getrlimit(RLIMIT_NOFILE, &r);
   }
   return static_cast<long>(r.rlim_cur);
+}
+
+// A connected TCP pair on loopback: `server` accepted from a fresh listener.
+struct TcpPair {
+  net::TcpStream client, server;
+};
+
+inline TcpPair connect_pair(const net::Endpoint& where = net::Endpoint::loopback_v4(0)) {
+  auto l = net::TcpListener::bind(where);
+  TcpPair p;
+  p.client = net::TcpStream::connect(l.local_endpoint());
+  p.server = l.accept();
+  return p;
 }
 
 inline void set_buffers(int fd, int rcv, int snd) {
