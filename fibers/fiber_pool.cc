@@ -1,8 +1,10 @@
 // FiberPool (fibers/fiber_pool.h): the per-thread caches and the global list.
 #include "spindle/fibers/fiber_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -15,6 +17,11 @@ namespace spindle::detail {
 namespace {
 constexpr std::size_t kThreadCache = 256;   // blocks a thread keeps
 constexpr std::size_t kBatch = 64;          // blocks moved per lock of the global list
+// While the global list is empty, a thread caching this many gives half of them
+// back (see Global::hint). Small, so that a spawner whose fibers end on
+// other threads stops mapping stacks after a few: with W threads releasing, at
+// most W * (kStarvedSpill - 1) blocks are cached elsewhere without a give-back.
+constexpr std::size_t kStarvedSpill = 4;
 constexpr std::size_t kGlobalCache = 16384;  // blocks the global list keeps
 }  // namespace
 
@@ -26,14 +33,54 @@ struct FiberPool::Global {
   std::mutex lock;
   Fiber* batches = nullptr;  // first blocks, linked through their BatchLinks
   std::size_t count = 0;     // blocks in all batches
-  // g.count, for threads that do not hold the lock (stored under it). While it is
-  // zero, a thread holding a batch's worth gives it back at once instead of
-  // keeping up to kThreadCache: when fibers are spawned on one thread and end on
-  // another (a game loop's main thread and the workers), the spawner would
-  // otherwise find the list empty at each refill and map a fresh stack (tens of
-  // microseconds on a VM) until every other thread's cache had filled. Relaxed: a
-  // hint; a stale read costs one spill too many or too few.
-  std::atomic<std::size_t> count_hint{0};
+  // How many blocks of one stack size the list holds, for threads that do not
+  // hold the lock (stored under it). While it is zero for a thread's size, a
+  // thread holding kStarvedSpill blocks gives half back at once instead of keeping
+  // up to kThreadCache: when fibers are spawned on one thread and end on another
+  // (a game loop's main thread and the workers), the spawner would otherwise find
+  // the list empty at each refill and map a fresh stack (tens of microseconds on a
+  // VM) until another thread's cache had filled. With a threshold of a whole
+  // batch (64) that was every frame of the game_loop demo's first ~1.5 s (one
+  // batch fiber per frame; submit 50-130 us instead of 2 us). Per size, because
+  // blocks of another size (a Scheduler with its own stack_size, a spawn with
+  // FiberOptions::stack_size) say nothing about this one: a count of all blocks
+  // kept the workers from giving back while the spawner mapped a stack per frame.
+  // kSizeSlots sizes are counted; a size beyond them reads the total. Relaxed: a
+  // hint; a stale read (or a slot handed to another size meanwhile) costs one
+  // spill too many or too few.
+  struct SizeCount {
+    std::atomic<std::size_t> size{0};  // 0: free
+    std::atomic<std::size_t> count{0};
+  };
+  static constexpr std::size_t kSizeSlots = 4;
+  SizeCount by_size[kSizeSlots];
+  std::atomic<std::size_t> count_hint{0};  // g.count
+
+  // Under the lock: `delta` blocks of `size` came (or went, negative). A size
+  // without a slot takes one whose count is zero.
+  void count_locked(std::size_t size, std::ptrdiff_t delta) {
+    SizeCount* free_slot = nullptr;
+    for (SizeCount& slot : by_size) {
+      const std::size_t s = slot.size.load(std::memory_order_relaxed);
+      if (s == size) {
+        slot.count.store(slot.count.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
+                         std::memory_order_relaxed);
+        return;
+      }
+      if (free_slot == nullptr && (s == 0 || slot.count.load(std::memory_order_relaxed) == 0)) free_slot = &slot;
+    }
+    if (free_slot != nullptr && delta > 0) {
+      free_slot->size.store(size, std::memory_order_relaxed);
+      free_slot->count.store(static_cast<std::size_t>(delta), std::memory_order_relaxed);
+    }
+  }
+  // Without the lock: about how many blocks of `size` the list holds.
+  std::size_t hint(std::size_t size) const {
+    for (const SizeCount& slot : by_size) {
+      if (slot.size.load(std::memory_order_relaxed) == size) return slot.count.load(std::memory_order_relaxed);
+    }
+    return count_hint.load(std::memory_order_relaxed);  // no slot: its blocks are in the total, if any
+  }
 };
 
 namespace {
@@ -110,6 +157,7 @@ void FiberPool::put_global(Fiber* f, std::size_t n) {
       set_links(f, g.batches, n);
       g.batches = f;
       g.count += n;
+      g.count_locked(f->coro_.stack().size(), static_cast<std::ptrdiff_t>(n));
     }
     g.count_hint.store(g.count, std::memory_order_relaxed);
   }
@@ -148,6 +196,7 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
       got = b;
       g.count -= n;
       g.count_hint.store(g.count, std::memory_order_relaxed);
+      g.count_locked(stack_size, -static_cast<std::ptrdiff_t>(n));
       break;
     }
   }
@@ -171,16 +220,20 @@ void FiberPool::release(Fiber* f) {
     return;
   }
   if (c.count >= kThreadCache ||
-      (c.count >= kBatch && global().count_hint.load(std::memory_order_relaxed) == 0)) {
-    // Full, or the global list is empty (see Global::count_hint): the kBatch most
-    // recently cached go to the global list in one lock.
+      (c.count >= kStarvedSpill && global().hint(size) == 0)) {
+    // Full: the kBatch most recently cached go to the global list in one lock.
+    // Or the global list has none of this size (see Global::hint): half of the cache, a
+    // batch at most. Half, not all: a thread that spawns and releases alike
+    // (skynet's workers) would otherwise empty its cache here and refill it from
+    // the global list at its next spawn, a lock each way every few fibers.
+    const std::size_t n = c.count >= kThreadCache ? kBatch : std::min(c.count / 2, kBatch);
     Fiber* chain = c.head;
     Fiber* last = chain;
-    for (std::size_t i = 1; i < kBatch; ++i) last = last->pool_next_;
+    for (std::size_t i = 1; i < n; ++i) last = last->pool_next_;
     c.head = last->pool_next_;
     last->pool_next_ = nullptr;
-    c.count -= kBatch;
-    put_global(chain, kBatch);
+    c.count -= n;
+    put_global(chain, n);
   }
   f->pool_next_ = c.head;
   c.head = f;
