@@ -17,12 +17,32 @@ namespace spindle::detail {
 namespace {
 constexpr std::size_t kThreadCache = 256;   // blocks a thread keeps
 constexpr std::size_t kBatch = 64;          // blocks moved per lock of the global list
-// While the global list is empty, a thread caching this many gives half of them
-// back (see Global::hint). Small, so that a spawner whose fibers end on
-// other threads stops mapping stacks after a few: with W threads releasing, at
-// most W * (kStarvedSpill - 1) blocks are cached elsewhere without a give-back.
-constexpr std::size_t kStarvedSpill = 4;
 constexpr std::size_t kGlobalCache = 16384;  // blocks the global list keeps
+// A spawner's request for blocks of one stack size (0: none pending), made when
+// the list had none and it mapped a stack. While the list is empty, a thread
+// holding a batch's worth gives it back at once instead of keeping up to
+// kThreadCache; that alone was not enough when fibers are spawned on one
+// thread and end on another (a game loop's main thread and the workers): the
+// spawner found the list empty at each refill and mapped a fresh stack (tens of
+// microseconds on a VM) until another thread had cached 64 — every frame of
+// the game_loop demo's first ~1.5 s (one batch fiber per frame; its submit took
+// 50-130 us instead of 2-4). So the next release of that size anywhere gives
+// back all its thread has cached, the released block included, and clears
+// this: the spawner finds them at its next refill. It also asks when its refill
+// takes the last blocks of its size, so that they come back before it runs out:
+// the blocks it spawns end in the releasers' caches each time, and with requests
+// at misses only it mapped again at each (42 stacks for 300 fibers,
+// fiber_pool_test). Only a thread that released nothing since its last refill
+// asks (ThreadCache::released_since_refill): one whose fibers all end elsewhere.
+// Threads that spawn and release alike (skynet's workers) keep their blocks:
+// asking for them at every refill after a map moved whole caches back and forth
+// between the two workers, onto the CPU whose cache held none of their lines
+// (skynet on 2 workers 9% slower), and giving back whenever the list was empty
+// (tried: for 1024 releases after each map) 11%. Relaxed: a request to act on,
+// nothing is published through it; its own cache line, as every release reads
+// it, and at namespace scope, where reading it checks no guard of a
+// function-local static.
+alignas(64) constinit std::atomic<std::size_t> g_starving{0};
 }  // namespace
 
 // The global list is a list of batches, each a chain of blocks of one stack
@@ -34,17 +54,10 @@ struct FiberPool::Global {
   Fiber* batches = nullptr;  // first blocks, linked through their BatchLinks
   std::size_t count = 0;     // blocks in all batches
   // How many blocks of one stack size the list holds, for threads that do not
-  // hold the lock (stored under it). While it is zero for a thread's size, a
-  // thread holding kStarvedSpill blocks gives half back at once instead of keeping
-  // up to kThreadCache: when fibers are spawned on one thread and end on another
-  // (a game loop's main thread and the workers), the spawner would otherwise find
-  // the list empty at each refill and map a fresh stack (tens of microseconds on a
-  // VM) until another thread's cache had filled. With a threshold of a whole
-  // batch (64) that was every frame of the game_loop demo's first ~1.5 s (one
-  // batch fiber per frame; submit 50-130 us instead of 2 us). Per size, because
-  // blocks of another size (a Scheduler with its own stack_size, a spawn with
-  // FiberOptions::stack_size) say nothing about this one: a count of all blocks
-  // kept the workers from giving back while the spawner mapped a stack per frame.
+  // hold the lock (stored under it). Per size, because blocks of another size (a
+  // Scheduler with its own stack_size, a spawn with FiberOptions::stack_size) say
+  // nothing about this one: a count of all blocks kept the workers from giving
+  // back while the spawner mapped a stack per fiber (fiber_pool_test).
   // kSizeSlots sizes are counted; a size beyond them reads the total. Relaxed: a
   // hint; a stale read (or a slot handed to another size meanwhile) costs one
   // spill too many or too few.
@@ -110,6 +123,7 @@ struct FiberPool::ThreadCache {
   Fiber* head = nullptr;
   std::size_t count = 0;
   std::size_t stack_size = 0;
+  std::size_t released_since_refill = 0;  // see g_starving
   ~ThreadCache() { put_global(std::exchange(head, nullptr), std::exchange(count, 0)); }
 };
 
@@ -177,6 +191,7 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
   Global& g = global();
   Fiber* got = nullptr;
   std::size_t n = 0;
+  const bool spawner = std::exchange(c.released_since_refill, 0) == 0;  // may ask (g_starving)
   {
     std::lock_guard<std::mutex> lk(g.lock);
     for (Fiber** p = &g.batches; *p != nullptr; p = &links(*p).next_batch) {
@@ -197,10 +212,16 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
       g.count -= n;
       g.count_hint.store(g.count, std::memory_order_relaxed);
       g.count_locked(stack_size, -static_cast<std::ptrdiff_t>(n));
+      // A spawner asks as it takes the last blocks of its size, before it runs
+      // out (g_starving).
+      if (spawner && g.hint(stack_size) == 0) g_starving.store(stack_size, std::memory_order_relaxed);
       break;
     }
   }
-  if (got == nullptr) return new Fiber(stack_size);
+  if (got == nullptr) {
+    if (spawner) g_starving.store(stack_size, std::memory_order_relaxed);  // ask the releasers
+    return new Fiber(stack_size);
+  }
   Fiber* f = got;
   if (n > 1) {
     c.head = f->pool_next_;
@@ -212,6 +233,7 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
 
 void FiberPool::release(Fiber* f) {
   ThreadCache& c = cache();
+  ++c.released_since_refill;
   const std::size_t size = f->coro_.stack().size();
   if (c.count == 0) c.stack_size = size;
   if (c.stack_size != size) {
@@ -219,14 +241,20 @@ void FiberPool::release(Fiber* f) {
     put_global(f, 1);
     return;
   }
-  if (c.count >= kThreadCache ||
-      (c.count >= kStarvedSpill && global().hint(size) == 0)) {
-    // Full: the kBatch most recently cached go to the global list in one lock.
-    // Or the global list has none of this size (see Global::hint): half of the cache, a
-    // batch at most. Half, not all: a thread that spawns and releases alike
-    // (skynet's workers) would otherwise empty its cache here and refill it from
-    // the global list at its next spawn, a lock each way every few fibers.
-    const std::size_t n = c.count >= kThreadCache ? kBatch : std::min(c.count / 2, kBatch);
+  if (g_starving.load(std::memory_order_relaxed) == size) [[unlikely]] {
+    // A spawner asked for blocks of this size (g_starving): all of this
+    // cache and f go back, as one batch.
+    g_starving.store(0, std::memory_order_relaxed);
+    f->pool_next_ = c.head;
+    put_global(f, c.count + 1);
+    c.head = nullptr;
+    c.count = 0;
+    return;
+  }
+  if (c.count >= kThreadCache || (c.count >= kBatch && global().hint(size) == 0)) {
+    // Full, or the list has none of this size (Global::hint) and this thread
+    // has a batch cached: the kBatch most recently cached go back in one lock.
+    const std::size_t n = kBatch;
     Fiber* chain = c.head;
     Fiber* last = chain;
     for (std::size_t i = 1; i < n; ++i) last = last->pool_next_;

@@ -1,13 +1,15 @@
 // FiberPool: recycled fiber control blocks, each with its stack: a cache per
 // thread, spilling into a process-wide list. Blocks are freed only when the global
 // list is full and no timer refers to them (a stale timer entry may outlive the
-// wait that set it). The global list moves in batches (up to 64 blocks a lock): a game
+// wait that set it). The global list moves in batches (64 blocks a lock as a rule): a game
 // loop's main thread spawns a frame's fibers and the workers release them, so
 // without batches both sides would take the global lock once per fiber, against
-// each other. While the global list is empty, a thread that has a few blocks
-// cached gives half back at its next release, so that a thread spawning fibers
-// that end elsewhere finds blocks there rather than mapping new stacks
-// (fiber_pool.cc: Global::hint, counted per stack size). Internal to fibers/.
+// each other. A thread whose fibers all end elsewhere (a game loop's main thread)
+// asks for its blocks back when it runs out or takes the last of its size, and
+// the next release of that size anywhere gives back its thread's whole cache
+// (fiber_pool.cc: g_starving); a thread holding a batch while the list has none
+// of its size gives it back too (Global::hint, counted per stack size).
+// Internal to fibers/.
 #pragma once
 
 #include <cstddef>

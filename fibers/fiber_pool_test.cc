@@ -4,6 +4,7 @@
 // stack (tens of microseconds on a VM) for every fiber.
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -16,6 +17,11 @@
 namespace spindle {
 namespace {
 
+// 1-4 on a quiet machine. More where a fiber may still be ending when the next
+// is spawned (its block not back yet, so the spawner maps one): under the
+// sanitizers 23-28 were seen, against 65 and more before the fix.
+constexpr std::size_t kMaxDistinctStacks = testing_sizes::kSanitizerScale > 1 ? 48 : 16;
+
 // The frame address of a fiber's body: the same for every fiber that runs on one
 // recycled stack (the same path down from the entry), different across stacks.
 [[gnu::noinline]] std::uintptr_t body_frame() { return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)); }
@@ -24,10 +30,9 @@ namespace {
 // frame of one job would be; the fiber ends (and its block is released) on a
 // worker. Before the fix the spawner mapped a new stack for each fiber until some
 // worker had cached a whole batch (64) while the global list was empty: 65
-// distinct stacks for 300 fibers on 2 workers. Now a worker caching
-// kStarvedSpill (4) gives half back while the list is empty, so at most
-// workers * 3 blocks sit in worker caches before the spawner is served; the bound
-// of 32 leaves room for fibers still ending when the next is spawned.
+// distinct stacks for 300 fibers on 2 workers. Now the spawner asks the releasers
+// for its blocks (fiber_pool.cc: g_starving): 1-4 here. The bound leaves room for
+// fibers still ending when the next is spawned on a busy machine.
 std::size_t distinct_stacks_of_sequential_spawns(Scheduler& sched, int fibers) {
   std::set<std::uintptr_t> stacks;
   for (int i = 0; i < fibers; ++i) {
@@ -37,17 +42,19 @@ std::size_t distinct_stacks_of_sequential_spawns(Scheduler& sched, int fibers) {
     while ((f = frame.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
     stacks.insert(f);
   }
+  std::printf("%d fibers ran on %zu distinct stacks\n", fibers, stacks.size());
   return stacks.size();
 }
 
 TEST(FiberPoolTest, PlainThreadSpawnerReusesStacksReleasedByWorkers) {
   Scheduler sched({.workers = 2, .name = "pool"});
-  EXPECT_LE(distinct_stacks_of_sequential_spawns(sched, 300), 32u) << "the spawning thread kept mapping new stacks";
+  EXPECT_LE(distinct_stacks_of_sequential_spawns(sched, 300), kMaxDistinctStacks) << "the spawning thread kept mapping new stacks";
 }
 
 // The same after another stack size has filled the global list: blocks of that
 // size must not hide that the list has none of this one (a count of all blocks
-// did: the workers never gave back, and the spawner mapped a stack per fiber).
+// did: the workers never gave back, and the spawner mapped a stack per fiber,
+// 291 distinct stacks for 300 fibers).
 TEST(FiberPoolTest, ReuseHoldsWhenTheGlobalListHoldsAnotherStackSize) {
   {
     Scheduler other({.workers = 2, .stack_size = 192 * 1024, .name = "other"});
@@ -58,7 +65,7 @@ TEST(FiberPoolTest, ReuseHoldsWhenTheGlobalListHoldsAnotherStackSize) {
     }
   }  // its workers exit: their caches go to the global list
   Scheduler sched({.workers = 2, .name = "pool"});
-  EXPECT_LE(distinct_stacks_of_sequential_spawns(sched, 300), 32u) << "the spawning thread kept mapping new stacks";
+  EXPECT_LE(distinct_stacks_of_sequential_spawns(sched, 300), kMaxDistinctStacks) << "the spawning thread kept mapping new stacks";
 }
 
 }  // namespace

@@ -4,20 +4,25 @@
 // mapped. The pool's own tests: fibers/fiber_pool_test.cc.
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "spindle/fibers/test_sizes.h"
 #include "spindle/sched/scheduler.h"
 #include "spindle/sync/spawn_many.h"
 
 namespace spindle {
 namespace {
 
+// As in fibers/fiber_pool_test.cc (2 here on a quiet machine).
+constexpr std::size_t kMaxDistinctStacks = testing_sizes::kSanitizerScale > 1 ? 48 : 16;
+
 // A frame loop's batch fibers end on the workers; the main thread must get their
 // stacks back rather than map a new one per frame (fibers/fiber_pool.cc's
-// kStarvedSpill; before it, every frame of the game_loop demo's first ~1.5 s).
+// g_starving; before it, every frame of the game_loop demo's first ~1.5 s).
 // A fiber's stack is told by the frame address of a non-inlined call. Each frame's
 // two jobs wait for each other, so a batch fiber runs one of them in every frame
 // (the joiner cannot take both) and no frame leaves its fiber queued behind it.
@@ -39,8 +44,9 @@ TEST(SpawnManyStackReuseTest, FramesFromAPlainThreadReuseTheBatchFibersStacks) {
     ASSERT_NE(s, 0u) << "frame " << frame << ": no job ran on a batch fiber";
     stacks.insert(s);
   }
-  // Before the fix, 65 (a new stack per frame until a worker had cached 64).
-  EXPECT_LE(stacks.size(), 32u) << "the main thread kept mapping new stacks";
+  // Before the fix, 65 (a new stack per frame until a worker had cached 64); now 2.
+  std::printf("300 frames' batch fibers ran on %zu distinct stacks\n", stacks.size());
+  EXPECT_LE(stacks.size(), kMaxDistinctStacks) << "the main thread kept mapping new stacks";
 }
 
 }  // namespace
