@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -18,30 +19,35 @@ namespace {
 constexpr std::size_t kThreadCache = 256;   // blocks a thread keeps
 constexpr std::size_t kBatch = 64;          // blocks moved per lock of the global list
 constexpr std::size_t kGlobalCache = 16384;  // blocks the global list keeps
-// A spawner's request for blocks of one stack size (0: none pending), made when
-// the list had none and it mapped a stack. While the list is empty, a thread
-// holding a batch's worth gives it back at once instead of keeping up to
-// kThreadCache; that alone was not enough when fibers are spawned on one
-// thread and end on another (a game loop's main thread and the workers): the
-// spawner found the list empty at each refill and mapped a fresh stack (tens of
-// microseconds on a VM) until another thread had cached 64 — every frame of
-// the game_loop demo's first ~1.5 s (one batch fiber per frame; its submit took
-// 50-130 us instead of 2-4). So the next release of that size anywhere gives
-// back all its thread has cached, the released block included, and clears
-// this: the spawner finds them at its next refill. It also asks when its refill
-// takes the last blocks of its size, so that they come back before it runs out:
-// the blocks it spawns end in the releasers' caches each time, and with requests
-// at misses only it mapped again at each (42 stacks for 300 fibers,
-// fiber_pool_test). Only a thread that released nothing since its last refill
-// asks (ThreadCache::released_since_refill): one whose fibers all end elsewhere.
-// Threads that spawn and release alike (skynet's workers) keep their blocks:
-// asking for them at every refill after a map moved whole caches back and forth
-// between the two workers, onto the CPU whose cache held none of their lines
-// (skynet on 2 workers 9% slower), and giving back whenever the list was empty
-// (tried: for 1024 releases after each map) 11%. Relaxed: a request to act on,
-// nothing is published through it; its own cache line, as every release reads
-// it, and at namespace scope, where reading it checks no guard of a
-// function-local static.
+// A spawner taking blocks more slowly than one per this long since its last
+// refill trickles (see g_starving).
+constexpr std::chrono::nanoseconds kTricklePerBlock = std::chrono::microseconds(10);
+// A spawner's request for blocks of one stack size (0: none pending). While the list is
+// empty, a thread holding a batch's worth gives it back at once instead of keeping up
+// to kThreadCache; that alone was not enough when fibers are spawned on one thread and
+// end on another (a game loop's main thread and the workers): the spawner found the
+// list empty at each refill and mapped a fresh stack (tens of microseconds on a VM)
+// until another thread had cached 64 — every frame of the game_loop demo's first ~1.5 s
+// (one batch fiber per frame; its submit took 50-130 us instead of 2-4). So a spawner
+// asks when it has to map, and the next release of that size anywhere gives back all
+// its thread has cached, the released block included, and clears the request: the
+// spawner finds them at its next refill. A spawner that trickles (took its last refill
+// more slowly than one block per kTricklePerBlock) also asks when a refill takes the
+// last blocks of its size, so that they come back before it runs out: the blocks it
+// spawns end in the releasers' caches each time, and with requests at maps only it
+// mapped again at each (24-34 stacks for 300 fibers, fiber_pool_test). One that takes
+// blocks in bursts (a frame of 64 spawn()s) does not: the batch rule brings them back,
+// and asking there had the releasers give back part-filled caches mid-frame, the
+// spawner run short and map (bench/frame spawn+WaitGroup, 2000 frames: 529 maps, p99
+// 1.5-2x). Only a thread that released nothing since its last refill asks
+// (ThreadCache::released_since_refill): one whose fibers all end elsewhere. Threads
+// that spawn and release alike (skynet's workers) keep their blocks: asking for them at
+// every refill after a map (tried) moved whole caches back and forth between the two
+// workers, onto the CPU whose cache held none of their lines (skynet on 2 workers 9%
+// slower), and giving back whenever the list was empty (tried: for 1024 releases after
+// each map) 11%. Relaxed: a request to act on, nothing is published through it; its own
+// cache line, as every release reads it, and at namespace scope, where reading it
+// checks no guard of a function-local static.
 alignas(64) constinit std::atomic<std::size_t> g_starving{0};
 }  // namespace
 
@@ -124,6 +130,8 @@ struct FiberPool::ThreadCache {
   std::size_t count = 0;
   std::size_t stack_size = 0;
   std::size_t released_since_refill = 0;  // see g_starving
+  std::chrono::steady_clock::time_point last_refill{};  // and how many it took
+  std::size_t last_refill_blocks = 0;
   ~ThreadCache() { put_global(std::exchange(head, nullptr), std::exchange(count, 0)); }
 };
 
@@ -191,7 +199,11 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
   Global& g = global();
   Fiber* got = nullptr;
   std::size_t n = 0;
-  const bool spawner = std::exchange(c.released_since_refill, 0) == 0;  // may ask (g_starving)
+  // May ask (g_starving): a thread that released nothing since its last refill,
+  // and before it runs out only if it trickles.
+  const bool spawner = std::exchange(c.released_since_refill, 0) == 0;
+  const auto now = std::chrono::steady_clock::now();
+  const bool trickles = now - c.last_refill >= kTricklePerBlock * static_cast<long>(c.last_refill_blocks);
   {
     std::lock_guard<std::mutex> lk(g.lock);
     for (Fiber** p = &g.batches; *p != nullptr; p = &links(*p).next_batch) {
@@ -212,16 +224,20 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
       g.count -= n;
       g.count_hint.store(g.count, std::memory_order_relaxed);
       g.count_locked(stack_size, -static_cast<std::ptrdiff_t>(n));
-      // A spawner asks as it takes the last blocks of its size, before it runs
-      // out (g_starving).
-      if (spawner && g.hint(stack_size) == 0) g_starving.store(stack_size, std::memory_order_relaxed);
+      // A trickling spawner asks as it takes the last blocks of its size,
+      // before it runs out (g_starving).
+      if (spawner && trickles && g.hint(stack_size) == 0) g_starving.store(stack_size, std::memory_order_relaxed);
       break;
     }
   }
   if (got == nullptr) {
     if (spawner) g_starving.store(stack_size, std::memory_order_relaxed);  // ask the releasers
+    c.last_refill = now;
+    c.last_refill_blocks = 1;
     return new Fiber(stack_size);
   }
+  c.last_refill = now;
+  c.last_refill_blocks = n;
   Fiber* f = got;
   if (n > 1) {
     c.head = f->pool_next_;

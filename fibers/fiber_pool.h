@@ -5,10 +5,10 @@
 // loop's main thread spawns a frame's fibers and the workers release them, so
 // without batches both sides would take the global lock once per fiber, against
 // each other. A thread whose fibers all end elsewhere (a game loop's main thread)
-// asks for its blocks back when it runs out or takes the last of its size, and
-// the next release of that size anywhere gives back its thread's whole cache
-// (fiber_pool.cc: g_starving); a thread holding a batch while the list has none
-// of its size gives it back too (Global::hint, counted per stack size).
+// asks for its blocks back when it runs out or, spawning at a trickle, takes the
+// last of its size, and the next release of that size anywhere gives back its
+// thread's whole cache (fiber_pool.cc: g_starving); a thread holding a batch while
+// the list has none of its size gives it back too (Global::hint, per stack size).
 // Internal to fibers/.
 #pragma once
 

@@ -3,6 +3,7 @@
 // workers that release them; the spawner must get them back rather than map a new
 // stack (tens of microseconds on a VM) for every fiber.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <set>
@@ -17,22 +18,23 @@
 namespace spindle {
 namespace {
 
-// 1-4 on a quiet machine. More where a fiber may still be ending when the next
-// is spawned (its block not back yet, so the spawner maps one): under the
-// sanitizers 23-28 were seen, against 65 and more before the fix.
-constexpr std::size_t kMaxDistinctStacks = testing_sizes::kSanitizerScale > 1 ? 48 : 16;
+// 3-8 here (TSan 3-7, 25 with another process busy on a core); more after another test's blocks went back to the list
+// (they are handed out in turn, each a distinct stack never mapped here). A
+// fiber still ending when the next is spawned (its block not back yet) makes the
+// spawner map one, hence a frame's pause between spawns. Before the fix: 65, and
+// 291.
+constexpr std::size_t kMaxDistinctStacks = testing_sizes::kSanitizerScale > 1 ? 48 : 32;
 
 // The frame address of a fiber's body: the same for every fiber that runs on one
 // recycled stack (the same path down from the entry), different across stacks.
 [[gnu::noinline]] std::uintptr_t body_frame() { return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)); }
 
 // One fiber at a time, each detached and waited for by the plain thread, as a
-// frame of one job would be; the fiber ends (and its block is released) on a
-// worker. Before the fix the spawner mapped a new stack for each fiber until some
+// frame of one job would be, 1 ms apart; the fiber ends (and its block is
+// released) on a worker. Before the fix the spawner mapped a new stack for each fiber until some
 // worker had cached a whole batch (64) while the global list was empty: 65
 // distinct stacks for 300 fibers on 2 workers. Now the spawner asks the releasers
-// for its blocks (fiber_pool.cc: g_starving): 1-4 here. The bound leaves room for
-// fibers still ending when the next is spawned on a busy machine.
+// for its blocks (fiber_pool.cc: g_starving).
 std::size_t distinct_stacks_of_sequential_spawns(Scheduler& sched, int fibers) {
   std::set<std::uintptr_t> stacks;
   for (int i = 0; i < fibers; ++i) {
@@ -41,6 +43,7 @@ std::size_t distinct_stacks_of_sequential_spawns(Scheduler& sched, int fibers) {
     std::uintptr_t f;
     while ((f = frame.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
     stacks.insert(f);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the rest of the frame
   }
   std::printf("%d fibers ran on %zu distinct stacks\n", fibers, stacks.size());
   return stacks.size();
