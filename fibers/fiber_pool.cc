@@ -129,7 +129,7 @@ struct FiberPool::ThreadCache {
   Fiber* head = nullptr;
   std::size_t count = 0;
   std::size_t stack_size = 0;
-  std::size_t released_since_refill = 0;  // see g_starving
+  bool released_since_refill = false;  // see g_starving
   std::chrono::steady_clock::time_point last_refill{};  // and how many it took
   std::size_t last_refill_blocks = 0;
   ~ThreadCache() { put_global(std::exchange(head, nullptr), std::exchange(count, 0)); }
@@ -201,7 +201,7 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
   std::size_t n = 0;
   // May ask (g_starving): a thread that released nothing since its last refill,
   // and before it runs out only if it trickles.
-  const bool spawner = std::exchange(c.released_since_refill, 0) == 0;
+  const bool spawner = !std::exchange(c.released_since_refill, false);
   const auto now = std::chrono::steady_clock::now();
   const bool trickles = now - c.last_refill >= kTricklePerBlock * static_cast<long>(c.last_refill_blocks);
   {
@@ -249,7 +249,7 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
 
 void FiberPool::release(Fiber* f) {
   ThreadCache& c = cache();
-  ++c.released_since_refill;
+  c.released_since_refill = true;
   const std::size_t size = f->coro_.stack().size();
   if (c.count == 0) c.stack_size = size;
   if (c.stack_size != size) {
