@@ -18,11 +18,11 @@
 namespace spindle {
 namespace {
 
-// 3-8 here (TSan 3-7, 25 with another process busy on a core); more after another test's blocks went back to the list
-// (they are handed out in turn, each a distinct stack never mapped here). A
-// fiber still ending when the next is spawned (its block not back yet) makes the
-// spawner map one, hence a frame's pause between spawns. Before the fix: 65, and
-// 291.
+// 3-8 here (TSan 3-7, 25 with another process busy on a core); more after
+// another test's blocks went back to the list (they are handed out in turn, each
+// a distinct stack never mapped here). A fiber still ending when the next is
+// spawned (its block not back yet) makes the spawner map one, hence a frame's
+// pause between spawns. Before the fix: 65, and 257.
 constexpr std::size_t kMaxDistinctStacks = testing_sizes::kSanitizerScale > 1 ? 48 : 32;
 
 // The frame address of a fiber's body: the same for every fiber that runs on one
@@ -57,7 +57,7 @@ TEST(FiberPoolTest, PlainThreadSpawnerReusesStacksReleasedByWorkers) {
 // The same after another stack size has filled the global list: blocks of that
 // size must not hide that the list has none of this one (a count of all blocks
 // did: the workers never gave back, and the spawner mapped a stack per fiber,
-// 291 distinct stacks for 300 fibers).
+// 257 distinct stacks for 300 fibers).
 TEST(FiberPoolTest, ReuseHoldsWhenTheGlobalListHoldsAnotherStackSize) {
   {
     Scheduler other({.workers = 2, .stack_size = 192 * 1024, .name = "other"});
