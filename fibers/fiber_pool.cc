@@ -22,6 +22,11 @@ constexpr std::size_t kGlobalCache = 16384;  // blocks the global list keeps
 // A spawner taking blocks more slowly than one per this long since its last
 // refill trickles (see g_starving).
 constexpr std::chrono::nanoseconds kTricklePerBlock = std::chrono::microseconds(10);
+// ThreadCache::owed: a thread that took kSpawnerOwed blocks more than it gave back
+// is a spawner (see g_starving); a new thread is one until it releases. Capped, so
+// that a spawner that turns releaser stops asking within kOwedCap releases.
+constexpr std::uint32_t kSpawnerOwed = 16;
+constexpr std::uint32_t kOwedCap = 64;
 // A spawner's request for blocks of one stack size (0: none pending). While the list is
 // empty, a thread holding a batch's worth gives it back at once instead of keeping up
 // to kThreadCache; that alone was not enough when fibers are spawned on one thread and
@@ -39,9 +44,12 @@ constexpr std::chrono::nanoseconds kTricklePerBlock = std::chrono::microseconds(
 // blocks in bursts (a frame of 64 spawn()s) does not: the batch rule brings them back,
 // and asking there had the releasers give back part-filled caches mid-frame, the
 // spawner run short and map (bench/frame spawn+WaitGroup, 2000 frames: 529 maps, p99
-// 1.5-2x). Only a thread that released nothing since its last refill asks
-// (ThreadCache::released_since_refill): one whose fibers all end elsewhere. Threads
-// that spawn and release alike (skynet's workers) keep their blocks: asking for them at
+// 1.5-2x). Only a thread that takes more blocks than it gives back asks
+// (ThreadCache::owed): one whose fibers end elsewhere, if not all of them (a
+// detach() or join() that comes after the fiber ended releases its block on the
+// spawner; with "released nothing since its last refill" as the test, each such
+// release kept the spawner from asking at its next refill, and it mapped:
+// fiber_pool_test, 4 maps in 300 spawns). Threads that spawn and release alike (skynet's workers) keep their blocks: asking for them at
 // every refill after a map (tried) moved whole caches back and forth between the two
 // workers, onto the CPU whose cache held none of their lines (skynet on 2 workers 9%
 // slower), and giving back whenever the list was empty (tried: for 1024 releases after
@@ -129,9 +137,12 @@ struct FiberPool::ThreadCache {
   Fiber* head = nullptr;
   std::size_t count = 0;
   std::size_t stack_size = 0;
-  bool released_since_refill = false;  // see g_starving
+  // Blocks taken minus blocks given back, within [0, kOwedCap] (see g_starving).
+  std::uint32_t owed = kSpawnerOwed;
   std::chrono::steady_clock::time_point last_refill{};  // and how many it took
   std::size_t last_refill_blocks = 0;
+  std::size_t last_size = 0;  // of the last refill or new block (at_hand_for_this_thread)
+  std::size_t made = 0;       // blocks made (made_by_this_thread)
   ~ThreadCache() { put_global(std::exchange(head, nullptr), std::exchange(count, 0)); }
 };
 
@@ -192,16 +203,18 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
     Fiber* f = c.head;
     c.head = f->pool_next_;
     --c.count;
+    c.owed += c.owed < kOwedCap;
     return f;
   }
+  c.owed += c.owed < kOwedCap;
   // Refill: the first batch of this size. If the cache is empty it keeps the rest
   // (it holds one size); else only one block is taken and the rest stays a batch.
   Global& g = global();
   Fiber* got = nullptr;
   std::size_t n = 0;
-  // May ask (g_starving): a thread that released nothing since its last refill,
-  // and before it runs out only if it trickles.
-  const bool spawner = !std::exchange(c.released_since_refill, false);
+  // May ask (g_starving): a thread that takes more than it gives back, and
+  // before it runs out only if it trickles.
+  const bool spawner = c.owed >= kSpawnerOwed;
   const auto now = std::chrono::steady_clock::now();
   const bool trickles = now - c.last_refill >= kTricklePerBlock * static_cast<long>(c.last_refill_blocks);
   {
@@ -230,13 +243,15 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
       break;
     }
   }
+  c.last_refill = now;
+  c.last_size = stack_size;
   if (got == nullptr) {
     if (spawner) g_starving.store(stack_size, std::memory_order_relaxed);  // ask the releasers
-    c.last_refill = now;
     c.last_refill_blocks = 1;
-    return new Fiber(stack_size);
+    Fiber* made = new Fiber(stack_size);
+    ++c.made;
+    return made;
   }
-  c.last_refill = now;
   c.last_refill_blocks = n;
   Fiber* f = got;
   if (n > 1) {
@@ -249,7 +264,7 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
 
 void FiberPool::release(Fiber* f) {
   ThreadCache& c = cache();
-  c.released_since_refill = true;
+  c.owed -= c.owed > 0;
   const std::size_t size = f->coro_.stack().size();
   if (c.count == 0) c.stack_size = size;
   if (c.stack_size != size) {
@@ -282,6 +297,19 @@ void FiberPool::release(Fiber* f) {
   f->pool_next_ = c.head;
   c.head = f;
   ++c.count;
+}
+
+std::size_t FiberPool::made_by_this_thread() { return cache().made; }
+
+std::size_t FiberPool::at_hand_for_this_thread() {
+  const ThreadCache& c = cache();
+  std::size_t n = c.stack_size == c.last_size ? c.count : 0;
+  Global& g = global();
+  std::lock_guard<std::mutex> lk(g.lock);
+  for (Fiber* b = g.batches; b != nullptr; b = links(b).next_batch) {
+    if (b->coro_.stack().size() == c.last_size) n += links(b).len;
+  }
+  return n;
 }
 
 }  // namespace spindle::detail
