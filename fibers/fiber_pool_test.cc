@@ -22,10 +22,10 @@ using detail::FiberPool;
 
 // Stacks the spawning thread may map for 300 fibers: 1 here (the first spawn).
 // Before the fix: 65 (and with the release check but a spawner told by
-// "released nothing since its last refill": 2-5). Each spawn waits (bounded) until the previous fiber's block
-// is back where the spawner can take it, so that a worker delayed by a busy
-// machine costs time, not a map: the count tells whether blocks come back, not
-// how fast.
+// "released nothing since its last refill": 2-5). Each spawn waits (bounded)
+// until the previous fiber's block is back where the spawner can take it, so
+// that a worker delayed by a busy machine costs time, not a map: the count
+// tells whether blocks come back, not how fast.
 constexpr std::size_t kMaxStacksMapped = 8;
 
 // The frame address of a fiber's body: the same for every fiber that runs on one
