@@ -23,8 +23,8 @@ constexpr std::size_t kGlobalCache = 16384;  // blocks the global list keeps
 // refill trickles (see g_starving).
 constexpr std::chrono::nanoseconds kTricklePerBlock = std::chrono::microseconds(10);
 // ThreadCache::owed: a thread that took kSpawnerOwed blocks more than it gave back
-// is a spawner (see g_starving); a new thread is one until it releases. Capped, so
-// that a spawner that turns releaser stops asking within kOwedCap releases.
+// is a spawner (see g_starving); a new thread starts as one. Capped, so that a
+// spawner that turns releaser stops asking within kOwedCap releases.
 constexpr std::uint32_t kSpawnerOwed = 16;
 constexpr std::uint32_t kOwedCap = 64;
 // A spawner's request for blocks of one stack size (0: none pending). While the list is
@@ -49,11 +49,12 @@ constexpr std::uint32_t kOwedCap = 64;
 // detach() or join() that comes after the fiber ended releases its block on the
 // spawner; with "released nothing since its last refill" as the test, each such
 // release kept the spawner from asking at its next refill, and it mapped:
-// fiber_pool_test, 4 maps in 300 spawns). Threads that spawn and release alike (skynet's workers) keep their blocks: asking for them at
-// every refill after a map (tried) moved whole caches back and forth between the two
-// workers, onto the CPU whose cache held none of their lines (skynet on 2 workers 9%
-// slower), and giving back whenever the list was empty (tried: for 1024 releases after
-// each map) 11%. Relaxed: a request to act on, nothing is published through it; its own
+// fiber_pool_test, 2-5 maps in 300 spawns). Threads that spawn and release alike
+// (skynet's workers) keep their blocks: asking for them at every refill after a
+// map (tried) moved whole caches back and forth between the two workers, onto the
+// CPU whose cache held none of their lines (skynet on 2 workers 9% slower), and
+// giving back whenever the list was empty (tried: for 1024 releases after each
+// map) 11%. Relaxed: a request to act on, nothing is published through it; its own
 // cache line, as every release reads it, and at namespace scope, where reading it
 // checks no guard of a function-local static.
 alignas(64) constinit std::atomic<std::size_t> g_starving{0};
@@ -199,14 +200,13 @@ void FiberPool::put_global(Fiber* f, std::size_t n) {
 
 Fiber* FiberPool::acquire(std::size_t stack_size) {
   ThreadCache& c = cache();
+  c.owed += c.owed < kOwedCap;
   if (c.head != nullptr && c.stack_size == stack_size) {
     Fiber* f = c.head;
     c.head = f->pool_next_;
     --c.count;
-    c.owed += c.owed < kOwedCap;
     return f;
   }
-  c.owed += c.owed < kOwedCap;
   // Refill: the first batch of this size. If the cache is empty it keeps the rest
   // (it holds one size); else only one block is taken and the rest stays a batch.
   Global& g = global();
@@ -248,9 +248,9 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
   if (got == nullptr) {
     if (spawner) g_starving.store(stack_size, std::memory_order_relaxed);  // ask the releasers
     c.last_refill_blocks = 1;
-    Fiber* made = new Fiber(stack_size);
+    Fiber* fresh = new Fiber(stack_size);
     ++c.made;
-    return made;
+    return fresh;
   }
   c.last_refill_blocks = n;
   Fiber* f = got;

@@ -7,8 +7,9 @@
 // each other. A thread that takes more blocks than it gives back (a game loop's
 // main thread, whose fibers end on the workers) asks for its blocks back when it
 // runs out or, spawning at a trickle, takes the last of its size, and the next
-// release of that size anywhere gives back its thread's whole cache (fiber_pool.cc: g_starving); a thread holding a batch while
-// the list has none of its size gives it back too (Global::hint, per stack size).
+// release of that size anywhere gives back its thread's whole cache
+// (fiber_pool.cc: g_starving); a thread holding a batch while the list has none
+// of its size gives it back too (Global::hint, per stack size).
 // Internal to fibers/.
 #pragma once
 
